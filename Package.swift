@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Strict settings for every Swift target: Swift 6 language mode plus the upcoming
+// features that keep imports and existentials explicit.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "dispatch-due",
+    products: [
+        .executable(name: "dispatch-due", targets: ["dispatch-due"]),
+        .executable(name: "agents-api-standin", targets: ["agents-api-standin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Cron parsing, TZif time zones and next-slot computation; knows nothing of databases.
+        .target(name: "Schedules", swiftSettings: strict),
+        // libpq wrapper; knows nothing of cron.
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        // Everything else: dispatch cycle, execution, commands. The executable is a thin shell.
+        .target(
+            name: "DispatchDue",
+            dependencies: [
+                "Schedules", "Postgres", "CCurl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "dispatch-due", dependencies: ["DispatchDue"], swiftSettings: strict),
+        // Stand-in for the agents execution API, for `make run`, tests and benchmarks.
+        .executableTarget(name: "agents-api-standin", swiftSettings: strict),
+
+        // Shared by the test targets: a private database per test, spawning processes.
+        .target(
+            name: "DispatchDueTestSupport",
+            dependencies: ["Postgres", "DispatchDue"],
+            swiftSettings: strict),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules"], swiftSettings: strict),
+        .testTarget(
+            name: "DispatchDueTests",
+            dependencies: ["DispatchDue", "Postgres", "Schedules", "DispatchDueTestSupport"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,32 @@
+import ArgumentParser
+
+/// The `dispatch-due` command line. Each subcommand only parses and reports;
+/// the work is done by the types it calls.
+public struct DispatchDueCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dispatch-due",
+        abstract: "Fire scheduled agent runs: one dispatch cycle against PostgreSQL, then exit.",
+        discussion: ExitStatus.helpText,
+        version: DispatchDueVersion.current,
+        subcommands: [
+            RunCommand.self,
+            MigrateCommand.self,
+            NextCommand.self,
+            BackfillCommand.self,
+            StatusCommand.self,
+            TriggersCommand.self,
+            InvocationsCommand.self,
+        ],
+        defaultSubcommand: RunCommand.self)
+
+    public init() {}
+}
+
+public enum DispatchDueVersion {
+    public static let current = "0.1.0"
+}
+
+/// The executable's entry point: parse the arguments, run the command, exit.
+public enum CommandLineEntry {
+    public static func main() { DispatchDueCommand.main() }
+}

@@ -1,0 +1,185 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns one `PGconn`. Not copyable, so exactly one owner finishes the connection.
+public struct Connection: ~Copyable {
+    private let handle: OpaquePointer
+    /// The connection target with any password masked, for messages.
+    public let target: String
+
+    /// Connects with a libpq conninfo string or URI; `nil` uses libpq's `PG*` defaults.
+    /// Values in `connectionString` override the defaults given here.
+    public init(
+        connectionString: String?,
+        applicationName: String = "dispatch-due",
+        connectTimeoutSeconds: Int = 5
+    ) throws(PostgresError) {
+        let secret = ConnectionString.password(in: connectionString)
+        if let connectionString, !ConnectionString.isParsable(connectionString) {
+            throw PostgresError(
+                kind: .badConnectionString,
+                message: ConnectionString.parseError(connectionString).map { ConnectionString.redact($0, secret: secret) }
+                    ?? "cannot parse",
+                context: ConnectionString.masked(connectionString))
+        }
+        // Our defaults come first: keywords in the expanded dbname override them.
+        var keywords = ["application_name", "connect_timeout", "client_encoding"]
+        var values = [applicationName, String(connectTimeoutSeconds), "UTF8"]
+        if let connectionString {
+            keywords.append("dbname")
+            values.append(connectionString)
+        }
+        let conn: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let conn else {
+            throw PostgresError(kind: .connection, message: "out of memory allocating a connection")
+        }
+        let described = Connection.describe(conn)
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = ConnectionString.redact(Connection.errorMessage(conn), secret: secret)
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message, context: described)
+        }
+        dd_pq_silence_notices(conn)
+        self.handle = conn
+        self.target = described
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Runs one statement with bound parameters (`$1`, `$2`, …) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> Rows {
+        let texts = parameters.map { $0.postgresText }
+        let result: OpaquePointer? = withOptionalCStringArray(texts) { pointers in
+            PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0)
+        }
+        return try consume(ResultHandle(result), sql: sql)
+    }
+
+    /// Runs a script of several statements without parameters (migration files only:
+    /// they come from the repository, never from values).
+    public func executeScript(_ sql: String) throws(PostgresError) {
+        _ = try consume(ResultHandle(PQexec(handle, sql)), sql: sql)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; rolls back and rethrows when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try query("BEGIN")
+        do {
+            let value = try body()
+            try query("COMMIT")
+            return value
+        } catch {
+            // The original error matters; a failed rollback means the connection is gone anyway.
+            _ = try? query("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// True while the server connection is usable.
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    private func consume(_ result: consuming ResultHandle, sql: String) throws(PostgresError) -> Rows {
+        guard let pointer = result.pointer else {
+            throw PostgresError(
+                kind: .connection, message: Connection.errorMessage(handle), context: Connection.firstLine(sql))
+        }
+        switch PQresultStatus(pointer) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return Rows(columns: [], values: [], affected: Int(String(cString: PQcmdTuples(pointer))) ?? 0)
+        case PGRES_TUPLES_OK:
+            return result.copyRows()
+        default:
+            let sqlState = ResultHandle.field(pointer, "C")
+            let primary = ResultHandle.field(pointer, "M") ?? Connection.errorMessage(handle)
+            let detail = ResultHandle.field(pointer, "D")
+            let lost = PQstatus(handle) != CONNECTION_OK
+            throw PostgresError(
+                kind: lost ? .connection : .statement,
+                sqlState: sqlState,
+                message: detail.map { "\(primary) (\($0))" } ?? primary,
+                context: Connection.firstLine(sql))
+        }
+    }
+
+    private static func errorMessage(_ conn: OpaquePointer) -> String {
+        guard let raw = PQerrorMessage(conn) else { return "unknown error" }
+        let text = String(cString: raw)
+        // libpq ends messages with a newline and sometimes prefixes them with "connection to server ...".
+        return text.split(whereSeparator: \.isNewline).joined(separator: "; ")
+    }
+
+    private static func describe(_ conn: OpaquePointer) -> String {
+        func value(_ c: UnsafeMutablePointer<CChar>?) -> String { c.map { String(cString: $0) } ?? "" }
+        return "host=\(value(PQhost(conn))) port=\(value(PQport(conn))) dbname=\(value(PQdb(conn))) user=\(value(PQuser(conn)))"
+    }
+
+    private static func firstLine(_ sql: String) -> String {
+        let trimmed = sql.drop { $0 == " " || $0 == "\n" }
+        let line = trimmed.prefix { $0 != "\n" }
+        return line.count > 80 ? String(line.prefix(80)) + "…" : String(line)
+    }
+}
+
+/// Owns one `PGresult`; `deinit` clears it, so every result is freed on every path.
+struct ResultHandle: ~Copyable {
+    let pointer: OpaquePointer?
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+    deinit { if let pointer { PQclear(pointer) } }
+
+    func copyRows() -> Rows {
+        guard let pointer else { return Rows(columns: [], values: [], affected: 0) }
+        let columnCount = PQnfields(pointer)
+        let rowCount = PQntuples(pointer)
+        var columns: [String] = []
+        columns.reserveCapacity(Int(columnCount))
+        for column in 0..<columnCount { columns.append(String(cString: PQfname(pointer, column))) }
+        var values: [[String?]] = []
+        values.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            var rowValues: [String?] = []
+            rowValues.reserveCapacity(Int(columnCount))
+            for column in 0..<columnCount {
+                if PQgetisnull(pointer, row, column) == 1 {
+                    rowValues.append(nil)
+                } else {
+                    rowValues.append(String(cString: PQgetvalue(pointer, row, column)))
+                }
+            }
+            values.append(rowValues)
+        }
+        return Rows(columns: columns, values: values, affected: 0)
+    }
+
+    static func field(_ pointer: OpaquePointer, _ code: Character) -> String? {
+        guard let raw = PQresultErrorField(pointer, Int32(code.asciiValue!)) else { return nil }
+        return String(cString: raw)
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings valid for the call.
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStringArray(strings.map { Optional($0) }) { pointers in
+        // Append the terminating NULL that PQconnectdbParams expects.
+        var terminated = Array(UnsafeBufferPointer(start: pointers, count: strings.count))
+        terminated.append(nil)
+        return terminated.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// Calls `body` with an array of C strings (nil stays NULL) valid for the call.
+func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    var duplicated: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { for pointer in duplicated { free(pointer) } }
+    return duplicated.withUnsafeMutableBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+            body(strings.isEmpty ? nil : UnsafePointer($0))
+        }
+    }
+}
