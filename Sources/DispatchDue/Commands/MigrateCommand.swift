@@ -1,8 +1,63 @@
 import ArgumentParser
+import Postgres
 
 public struct MigrateCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "migrate", abstract: "Apply the schema migrations.")
+        commandName: "migrate",
+        abstract: "Apply the schema migrations (safe to run concurrently and repeatedly).",
+        discussion: """
+            Applies numbered SQL files in order, each in a transaction, under an advisory lock; \
+            a concurrent migrate waits and then finds nothing to do. An applied file whose \
+            content changed is refused. Without --migrations-dir the migrations built into \
+            this binary are used.
+
+            \(ExitStatus.helpText)
+            """)
+
+    @OptionGroup public var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("Read NNNN_*.sql files from this folder instead of the built-in ones.", valueName: "DIR"))
+    public var migrationsDir: String?
+
+    @Flag(help: "Show each migration's state (applied, pending, modified) and change nothing.")
+    public var status = false
+
     public init() {}
-    public func run() throws {}
+
+    public func run() throws {
+        try reportingFailures {
+            let migrator: Migrator
+            do {
+                migrator = try migrationsDir.map { dir throws(MigrationError) in try Migrator.directory(dir) }
+                    ?? Migrator.embedded()
+            } catch {
+                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due migrate: \(error)")
+            }
+            let connection = try database.connect()
+            do {
+                if status {
+                    for entry in try migrator.status(on: connection) {
+                        StandardOutput.writeLine(
+                            "\(entry.state.rawValue.padding(8))  \(entry.name)" + (entry.appliedAt.map { "  \($0)" } ?? ""))
+                    }
+                    return
+                }
+                let applied = try migrator.apply(on: connection)
+                if applied.isEmpty {
+                    StandardOutput.writeLine("schema is up to date (\(migrator.migrations.count) migrations)")
+                } else {
+                    for name in applied { StandardOutput.writeLine("applied \(name)") }
+                }
+            } catch let error as MigrationError {
+                throw ExitStatus.fail(ExitStatus.failure, "dispatch-due migrate: \(error)")
+            }
+        }
+    }
+}
+
+extension String {
+    /// Left-aligned in a column of `width` characters.
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
 }

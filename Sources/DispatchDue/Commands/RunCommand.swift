@@ -1,12 +1,45 @@
 import ArgumentParser
+import Postgres
 
 public struct RunCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Run one dispatch cycle (the default).")
+        commandName: "run",
+        abstract: "Run one dispatch cycle (the default): heal, record due slots, post runs, reconcile, exit.",
+        discussion: ExitStatus.helpText)
+
+    @OptionGroup public var database: DatabaseOptions
+    @OptionGroup public var dispatch: DispatchOptions
+    @OptionGroup public var execution: ExecutionOptions
+    @OptionGroup public var logging: LogOptions
+
+    @Flag(help: "Show what is due and would be recorded; change nothing and post nothing.")
+    public var dryRun = false
 
     public init() {}
 
     public func run() throws {
-        throw ExitStatus.fail(ExitStatus.failure, "dispatch-due run: not implemented yet")
+        try reportingFailures {
+            StopSignal.install()
+            let logger = logging.makeLogger()
+            let deadline = CycleDeadline(maxRuntimeSeconds: dispatch.maxRuntime)
+            let connection = try database.connect()
+            var report = CycleReport()
+            let dispatcher = DispatchStage(options: dispatch.settings, logger: logger)
+            if dryRun {
+                try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
+                return
+            }
+            defer {
+                report.durationSeconds = deadline.elapsed
+                CycleSummary().log(report, to: logger)
+            }
+            try dispatcher.run(on: connection, deadline: deadline, report: &report)
+            try ExecutionStage(options: execution, logger: logger)
+                .run(on: connection, deadline: deadline, report: &report)
+            if let code = StopSignal.exitCode {
+                logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
+                throw ExitCode(code)
+            }
+        }
     }
 }

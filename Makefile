@@ -1,0 +1,60 @@
+# dispatch-due — build, test and run locally.
+#   make run    deps, build, a private PostgreSQL under .local/, migrations, one dispatch cycle
+#   make test   the whole test suite against that private PostgreSQL
+SHELL := /bin/bash
+SWIFT ?= swift
+PREFIX ?= /usr/local
+DESTDIR ?=
+CONFIG ?= debug
+BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
+DB_URL = $(shell scripts/local-db.sh url)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config
+
+.PHONY: deps build release test db-start db-stop run install bench soak embed-migrations clean
+
+# Installs the C libraries and PostgreSQL only when something is missing.
+deps:
+	@missing=""; \
+	pkg-config --exists libpq 2>/dev/null || missing="$$missing libpq-dev"; \
+	pkg-config --exists libcurl 2>/dev/null || missing="$$missing libcurl4-openssl-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+embed-migrations:
+	@scripts/embed-migrations.sh
+
+build: deps embed-migrations
+	$(SWIFT) build -c $(CONFIG)
+
+release:
+	$(MAKE) build CONFIG=release
+
+db-start: deps
+	@scripts/local-db.sh start
+
+db-stop:
+	@scripts/local-db.sh stop
+
+# Tests find their PostgreSQL through DISPATCH_DUE_TEST_DATABASE_URL and create a private
+# database each; the binaries they spawn are found through DISPATCH_DUE_BIN_DIR.
+test: build db-start
+	$(SWIFT) build --build-tests
+	DISPATCH_DUE_TEST_DATABASE_URL="$$(scripts/local-db.sh admin-url)" \
+	DISPATCH_DUE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
+	DISPATCH_DUE_REPO_DIR="$(CURDIR)" \
+	  $(SWIFT) test --skip-build
+
+run: build db-start
+	@DATABASE_URL="$(DB_URL)" $(BIN_DIR)/dispatch-due migrate
+	@scripts/run-local.sh "$(BIN_DIR)" "$(DB_URL)"
+
+install: release
+	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
+
+clean:
+	rm -rf .build .build-*

@@ -1,0 +1,33 @@
+/// What one cycle did: the closing log line and the metrics file are made from it.
+public struct CycleReport: Sendable {
+    // Steps 2–3: heal and record (the dispatch stage).
+    /// Rows given a next_run_at by the heal.
+    public var healed = 0
+    /// Invocation rows inserted (one per slot recorded).
+    public var recorded = 0
+    /// Slots that misfire policies (`latest`, `skip`) chose not to record.
+    public var skippedSlots = 0
+    /// Rows that got a schedule_error this cycle.
+    public var scheduleErrors = 0
+    /// Claim batches committed, and the statements they cost.
+    public var batches = 0
+    public var statements = 0
+    /// Seconds between the latest recorded slot and the database clock when it was recorded
+    /// (how late the dispatcher fired it), the largest of this cycle.
+    public var maxSlotLagSeconds: Double = 0
+
+    // Steps 4–5: execution (the execution stage).
+    public var posted = 0
+    public var accepted = 0
+    public var completed = 0
+    public var retried = 0
+    public var failed = 0
+    public var cancelled = 0
+    public var released = 0
+    public var reconciled = 0
+
+    /// Wall time of the whole cycle, in seconds.
+    public var durationSeconds: Double = 0
+
+    public init() {}
+}

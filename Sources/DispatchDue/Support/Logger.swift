@@ -1,0 +1,94 @@
+/// A value in a log line.
+public enum LogValue: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    var jsonText: String {
+        switch self {
+        case .string(let text): return JSONValue.quoted(text)
+        case .int(let value): return String(value)
+        case .double(let value): return value.isFinite ? String(value) : "null"
+        case .bool(let value): return value ? "true" : "false"
+        }
+    }
+
+    var plainText: String {
+        switch self {
+        case .string(let text): return text.contains(" ") || text.isEmpty ? JSONValue.quoted(text) : text
+        case .int(let value): return String(value)
+        case .double(let value): return String(value)
+        case .bool(let value): return value ? "true" : "false"
+        }
+    }
+}
+
+public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
+    case debug, info, warning, error
+
+    public var name: String {
+        switch self {
+        case .debug: return "debug"
+        case .info: return "info"
+        case .warning: return "warning"
+        case .error: return "error"
+        }
+    }
+
+    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+public enum LogFormat: String, Sendable, CaseIterable {
+    case json, text
+}
+
+/// One line per event on stderr: a JSON object (for collectors) or `key=value` text (for people).
+/// Fields keep their order; ids (tenant, project, agent, trigger, invocation, slot) go in fields.
+public struct Logger: Sendable {
+    public var format: LogFormat
+    public var minimumLevel: LogLevel
+    /// Where lines go; stderr unless a test captures them.
+    public var sink: @Sendable (String) -> Void
+    /// Host-side wall clock for the `time` field (the database clock drives scheduling, not logs).
+    public var clock: @Sendable () -> String
+
+    public init(
+        format: LogFormat? = nil,
+        minimumLevel: LogLevel = .info,
+        sink: @escaping @Sendable (String) -> Void = { StandardError.writeLine($0) },
+        clock: @escaping @Sendable () -> String = { WallClock.nowISO8601Milliseconds() }
+    ) {
+        self.format = format ?? (StandardError.isTerminal ? .text : .json)
+        self.minimumLevel = minimumLevel
+        self.sink = sink
+        self.clock = clock
+    }
+
+    public func log(_ level: LogLevel, _ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        log(level, event, fields: Array(fields.map { ($0.key, $0.value) }))
+    }
+
+    public func log(_ level: LogLevel, _ event: String, fields: [(String, LogValue)]) {
+        guard level >= minimumLevel else { return }
+        switch format {
+        case .json:
+            var line = "{\"time\":\(JSONValue.quoted(clock())),\"level\":\"\(level.name)\",\"event\":\(JSONValue.quoted(event))"
+            for (key, value) in fields { line += ",\(JSONValue.quoted(key)):\(value.jsonText)" }
+            sink(line + "}")
+        case .text:
+            var line = "\(clock()) \(level.name.uppercased().padding(7)) \(event)"
+            for (key, value) in fields { line += " \(key)=\(value.plainText)" }
+            sink(line)
+        }
+    }
+
+    public func debug(_ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) { log(.debug, event, fields) }
+    public func info(_ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) { log(.info, event, fields) }
+    public func warning(_ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) { log(.warning, event, fields) }
+    public func error(_ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) { log(.error, event, fields) }
+}

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The signal that asked this process to stop (SIGTERM or SIGINT), or 0.
+/// Written from a signal handler, so it is a lock-free atomic.
+private let receivedSignal = Atomic<Int32>(0)
+
+/// SIGTERM/SIGINT handling for a cycle (SPEC §2.6): the handler only records the signal;
+/// the cycle checks `requested` between steps, stops claiming, releases its work and exits
+/// with 128 + signal.
+public enum StopSignal {
+    /// Installs handlers for SIGTERM and SIGINT. Call once, before the cycle starts.
+    public static func install() {
+        for signalNumber in [SIGTERM, SIGINT] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                receivedSignal.store(number, ordering: .relaxed)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0  // no SA_RESTART: a blocking poll returns EINTR and sees the flag
+            sigaction(signalNumber, &action, nil)
+        }
+    }
+
+    /// The signal received so far, or nil.
+    public static var received: Int32? {
+        let value = receivedSignal.load(ordering: .relaxed)
+        return value == 0 ? nil : value
+    }
+
+    public static var requested: Bool { received != nil }
+
+    /// The documented exit code for the received signal (130 for SIGINT, 143 for SIGTERM).
+    public static var exitCode: Int32? {
+        switch received {
+        case SIGINT?: return ExitStatus.interrupted
+        case SIGTERM?: return ExitStatus.terminated
+        default: return nil
+        }
+    }
+
+    /// For tests in the same process.
+    public static func simulate(_ signal: Int32) { receivedSignal.store(signal, ordering: .relaxed) }
+    public static func reset() { receivedSignal.store(0, ordering: .relaxed) }
+}
+
+/// When a cycle must stop claiming new work: `--max-runtime` reached or a stop signal.
+public struct CycleDeadline: Sendable {
+    public let startedAt: Double
+    public let maxRuntimeSeconds: Double
+
+    public init(maxRuntimeSeconds: Double, startedAt: Double = WallClock.monotonicSeconds()) {
+        self.startedAt = startedAt
+        self.maxRuntimeSeconds = maxRuntimeSeconds
+    }
+
+    public var elapsed: Double { WallClock.monotonicSeconds() - startedAt }
+    public var remaining: Double { maxRuntimeSeconds - elapsed }
+    /// True once claiming must stop.
+    public var isPassed: Bool { StopSignal.requested || elapsed >= maxRuntimeSeconds }
+}
