@@ -6,7 +6,12 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 CONFIG ?= debug
-BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
+# SCRATCH: a separate build folder (e.g. .build-mine) so several builds can run side by side.
+SCRATCH ?= .build
+# FILTER: run only the tests whose names match (swift test --filter).
+FILTER ?=
+SWIFT_BUILD = $(SWIFT) build --scratch-path $(SCRATCH)
+BIN_DIR = $(shell $(SWIFT_BUILD) -c $(CONFIG) --show-bin-path 2>/dev/null)
 DB_URL = $(shell scripts/local-db.sh url)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config
@@ -29,7 +34,7 @@ embed-migrations:
 	@scripts/embed-migrations.sh
 
 build: deps embed-migrations
-	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT_BUILD) -c $(CONFIG)
 
 release:
 	$(MAKE) build CONFIG=release
@@ -43,18 +48,18 @@ db-stop:
 # Tests find their PostgreSQL through DISPATCH_DUE_TEST_DATABASE_URL and create a private
 # database each; the binaries they spawn are found through DISPATCH_DUE_BIN_DIR.
 test: build db-start
-	$(SWIFT) build --build-tests
+	$(SWIFT_BUILD) --build-tests
 	DISPATCH_DUE_TEST_DATABASE_URL="$$(scripts/local-db.sh admin-url)" \
-	DISPATCH_DUE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
+	DISPATCH_DUE_BIN_DIR="$$($(SWIFT_BUILD) --show-bin-path)" \
 	DISPATCH_DUE_REPO_DIR="$(CURDIR)" \
-	  $(SWIFT) test --skip-build
+	  $(SWIFT) test --scratch-path $(SCRATCH) --skip-build $(if $(FILTER),--filter '$(FILTER)')
 
 run: build db-start
 	@DATABASE_URL="$(DB_URL)" $(BIN_DIR)/dispatch-due migrate
 	@scripts/run-local.sh "$(BIN_DIR)" "$(DB_URL)"
 
 install: release
-	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
+	install -D -m 0755 "$$($(SWIFT_BUILD) -c release --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
 
 clean:
 	rm -rf .build .build-*
