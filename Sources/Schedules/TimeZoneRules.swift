@@ -139,14 +139,19 @@ public final class TimeZoneRules: Sendable {
     }
 
     private static func load(_ name: String) throws(ScheduleError) -> TimeZoneRules {
+        let directory = getenv("TZDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+            ?? "/usr/share/zoneinfo"
+        return try load(name, directory: directory)
+    }
+
+    /// Loads a zone from a tz database folder, without caching.
+    static func load(_ name: String, directory: String) throws(ScheduleError) -> TimeZoneRules {
         let unknown = ScheduleError("unknown time zone \"\(name)\"")
         let components = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, !name.hasPrefix("/"), name.utf8.count < 256,
             !components.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }),
             !name.utf8.contains(0)
         else { throw unknown }
-        let directory = getenv("TZDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-            ?? "/usr/share/zoneinfo"
         if let bytes = readFile(directory + "/" + name) {
             guard let rules = TZif.parse(bytes, name: name) else { throw unknown }
             return rules
