@@ -15,6 +15,9 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Show what is due and would be recorded; change nothing and post nothing.")
     public var dryRun = false
 
+    @Flag(help: "Only heal and record due slots; leave posting to a later cycle (no endpoint needed).")
+    public var recordOnly = false
+
     public init() {}
 
     public func run() throws {
@@ -34,8 +37,10 @@ public struct RunCommand: ParsableCommand {
                 CycleSummary().log(report, to: logger)
             }
             try dispatcher.run(on: connection, deadline: deadline, report: &report)
-            try ExecutionStage(options: execution, logger: logger)
-                .run(on: connection, deadline: deadline, report: &report)
+            if !recordOnly {
+                try ExecutionStage(options: execution, logger: logger)
+                    .run(on: connection, deadline: deadline, report: &report)
+            }
             if let code = StopSignal.exitCode {
                 logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
                 throw ExitCode(code)

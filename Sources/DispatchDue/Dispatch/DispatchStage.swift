@@ -1,11 +1,18 @@
 import Postgres
+import Schedules
 
 public struct DispatchSettings: Sendable {
+    /// Due triggers claimed per transaction.
     public var batchSize: Int
     public init(batchSize: Int = 500) { self.batchSize = batchSize }
 }
 
-/// Steps 1–3 of SPEC §2. (Being written.)
+/// Steps 1–3 of SPEC §2: heal unscheduled rows, then claim due triggers in batches, record
+/// their slots and advance next_run_at in the same transaction.
+///
+/// Each batch costs a fixed number of statements whatever its size (BEGIN, SELECT … FOR
+/// UPDATE SKIP LOCKED, one INSERT of all invocations, one UPDATE of all triggers, COMMIT):
+/// per-row values travel as arrays and are expanded with unnest.
 public struct DispatchStage {
     let settings: DispatchSettings
     let logger: Logger
@@ -15,7 +22,368 @@ public struct DispatchStage {
         self.logger = logger
     }
 
-    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {}
+    /// Heal, then record until nothing is due or the deadline passes.
+    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
+        var schedules = ScheduleCache()
+        do {
+            while !deadline.isPassed {
+                let healed = try healBatch(on: connection, schedules: &schedules, report: &report)
+                if healed < settings.batchSize { break }
+            }
+            // Triggers still due after being handled this cycle (`all` with more than 100
+            // missed slots): left for the next cycle, so excluded from later batches.
+            var handledButDue: [(tenant: String, id: String)] = []
+            while !deadline.isPassed {
+                let claimed = try recordBatch(
+                    on: connection, schedules: &schedules, excluding: &handledButDue, report: &report)
+                if claimed < settings.batchSize { break }
+            }
+        } catch let error as PostgresError where error.isUndefinedTable {
+            throw ExitStatus.fail(
+                ExitStatus.failure, "dispatch-due: the schema is missing (\(error.message)); run `dispatch-due migrate`")
+        }
+    }
 
-    public func preview(on connection: borrowing Connection, output: (String) -> Void) throws {}
+    // MARK: Heal (SPEC §2.2)
+
+    static let selectUnscheduled = """
+        SELECT t.tenant_id, t.id, t.cron_expression, t.cron_timezone,
+               floor(extract(epoch FROM t.run_at))::int8 AS run_at,
+               EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
+                       WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
+                         AND i.scheduled_for = date_trunc('second', t.run_at)) AS slot_recorded,
+               floor(extract(epoch FROM now()))::int8 AS now
+        FROM scheduled_triggers t
+        WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
+        LIMIT $1
+        """
+
+    static let applyHeal = """
+        UPDATE scheduled_triggers t
+        SET next_run_at = to_timestamp(u.next_run_at),
+            schedule_error = u.schedule_error,
+            run_at_recorded = u.run_at_recorded
+        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::bool[])
+             AS u(tenant_id, id, next_run_at, schedule_error, run_at_recorded)
+        WHERE t.tenant_id = u.tenant_id AND t.id = u.id
+        """
+
+    /// Gives up to one batch of unscheduled rows their next_run_at (or a schedule_error).
+    func healBatch(
+        on connection: borrowing Connection, schedules: inout ScheduleCache, report: inout CycleReport
+    ) throws -> Int {
+        try connection.transaction {
+            let rows = try connection.query(Self.selectUnscheduled + " FOR UPDATE OF t SKIP LOCKED", [settings.batchSize])
+            guard !rows.isEmpty else { return 0 }
+            var update = TriggerUpdates()
+            for row in rows {
+                let heal = try Self.healPlan(row, schedules: &schedules)
+                update.append(
+                    tenant: try row.string("tenant_id"), id: try row.string("id"), plan: heal.plan,
+                    runAtRecorded: heal.runAtRecorded)
+                logHeal(row, heal)
+                if heal.plan.scheduleError != nil { report.scheduleErrors += 1 } else { report.healed += 1 }
+            }
+            try connection.query(Self.applyHeal, update.parameters)
+            report.statements += 4
+            return rows.count
+        }
+    }
+
+    struct HealPlan {
+        var plan: SlotPlan
+        /// A one-time trigger whose slot was already recorded: done for good.
+        var runAtRecorded: Bool
+    }
+
+    static func healPlan(_ row: Row, schedules: inout ScheduleCache) throws -> HealPlan {
+        let now = Instant(secondsSinceEpoch: Int64(try row.int("now")))
+        let zone = try row.string("cron_timezone")
+        if let expression = row["cron_expression"] {
+            switch schedules.schedule(expression: expression, zone: zone) {
+            case .failure(let error): return HealPlan(plan: .failed(error.message), runAtRecorded: false)
+            case .success(let schedule):
+                return HealPlan(plan: SlotPlanner.firstSlot(schedule: schedule, after: now), runAtRecorded: false)
+            }
+        }
+        if case .failure(let error) = schedules.zone(zone) {
+            return HealPlan(plan: .failed(error.message), runAtRecorded: false)
+        }
+        let runAt = Instant(secondsSinceEpoch: Int64(try row.int("run_at")))
+        if try row.bool("slot_recorded") {
+            return HealPlan(plan: SlotPlan(slots: [], nextRunAt: nil), runAtRecorded: true)
+        }
+        return HealPlan(plan: SlotPlan(slots: [], nextRunAt: runAt), runAtRecorded: false)
+    }
+
+    private func logHeal(_ row: Row, _ heal: HealPlan) {
+        let tenant = row["tenant_id"] ?? "", trigger = row["id"] ?? ""
+        if let error = heal.plan.scheduleError {
+            logger.warning("trigger.schedule_error", ["tenant": .string(tenant), "trigger": .string(trigger), "error": .string(error)])
+        } else if let next = heal.plan.nextRunAt {
+            logger.debug("trigger.healed", ["tenant": .string(tenant), "trigger": .string(trigger), "next_run_at": .string(next.iso8601)])
+        }
+    }
+
+    // MARK: Record (SPEC §2.3)
+
+    static let selectDue = """
+        SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone, t.misfire_policy,
+               floor(extract(epoch FROM t.run_at))::int8 AS run_at,
+               floor(extract(epoch FROM t.next_run_at))::int8 AS due,
+               extract(epoch FROM now())::float8 AS now
+        FROM scheduled_triggers t
+        WHERE t.enabled AND t.next_run_at <= now()
+          AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS x(tenant_id, id)
+                          WHERE x.tenant_id = t.tenant_id AND x.id = t.id)
+        ORDER BY t.next_run_at
+        LIMIT $1
+        """
+
+    /// Invocations first (SPEC §2.3): ON CONFLICT on the per-tenant idempotency key makes a
+    /// slot recorded twice a no-op, whoever recorded it first.
+    static let insertInvocations = """
+        INSERT INTO scheduled_trigger_invocations
+            (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,
+             scheduled_for, idempotency_key, resolved_payload)
+        SELECT t.tenant_id, gen_random_uuid()::text, t.project_id, t.agent_id, t.id, t.ref, 'pending',
+               to_timestamp(u.slot), u.idempotency_key, t.payload
+        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[]) WITH ORDINALITY
+             AS u(tenant_id, trigger_id, slot, idempotency_key, position)
+        JOIN scheduled_triggers t ON t.tenant_id = u.tenant_id AND t.id = u.trigger_id
+        ORDER BY u.position
+        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+        RETURNING tenant_id, id, project_id, agent_id, scheduled_trigger_id,
+                  floor(extract(epoch FROM scheduled_for))::int8 AS slot
+        """
+
+    /// Then advance: cron to the next slot after the ones fired, one-time to NULL for good.
+    static let advanceTriggers = """
+        UPDATE scheduled_triggers t
+        SET next_run_at = to_timestamp(u.next_run_at),
+            schedule_error = u.schedule_error,
+            run_at_recorded = t.run_at_recorded OR u.run_at_recorded
+        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::bool[])
+             AS u(tenant_id, id, next_run_at, schedule_error, run_at_recorded)
+        WHERE t.tenant_id = u.tenant_id AND t.id = u.id
+        """
+
+    /// Claims one batch of due triggers, records their slots and advances them; one transaction.
+    func recordBatch(
+        on connection: borrowing Connection, schedules: inout ScheduleCache,
+        excluding handledButDue: inout [(tenant: String, id: String)], report: inout CycleReport
+    ) throws -> Int {
+        let (claimed, stillDue) = try connection.transaction { () throws -> (Int, [(tenant: String, id: String)]) in
+            let rows = try connection.query(
+                Self.selectDue + " FOR UPDATE OF t SKIP LOCKED",
+                [settings.batchSize, PostgresArray(handledButDue.map(\.tenant)), PostgresArray(handledButDue.map(\.id))])
+            guard !rows.isEmpty else { return (0, []) }
+            let now = try Self.databaseNow(rows[0])
+            var slots = SlotRows()
+            var update = TriggerUpdates()
+            var stillDue: [(tenant: String, id: String)] = []
+            for row in rows {
+                let trigger = try DueTrigger(row)
+                let plan = trigger.plan(now: now.instant, schedules: &schedules)
+                for slot in plan.slots {
+                    slots.append(tenant: trigger.tenantID, triggerID: trigger.id, slot: slot)
+                }
+                update.append(
+                    tenant: trigger.tenantID, id: trigger.id, plan: plan, runAtRecorded: trigger.isOneTime && !plan.slots.isEmpty)
+                if let next = plan.nextRunAt, next <= now.instant { stillDue.append((trigger.tenantID, trigger.id)) }
+                logPlan(trigger, plan, report: &report)
+            }
+            var statements = 4
+            if !slots.isEmpty {
+                let inserted = try connection.query(Self.insertInvocations, slots.parameters)
+                statements += 1
+                for invocation in inserted {
+                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.int("slot")))
+                    report.recorded += 1
+                    report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))
+                    logger.info("invocation.recorded", [
+                        "tenant": .string(try invocation.string("tenant_id")),
+                        "project": .string(try invocation.string("project_id")),
+                        "agent": .string(try invocation.string("agent_id")),
+                        "trigger": .string(try invocation.string("scheduled_trigger_id")),
+                        "invocation": .string(try invocation.string("id")),
+                        "slot": .string(slot.iso8601),
+                    ])
+                }
+            }
+            try connection.query(Self.advanceTriggers, update.parameters)
+            report.statements += statements
+            report.batches += 1
+            return (rows.count, stillDue)
+        }
+        handledButDue.append(contentsOf: stillDue)
+        return claimed
+    }
+
+    private func logPlan(_ trigger: DueTrigger, _ plan: SlotPlan, report: inout CycleReport) {
+        if let error = plan.scheduleError {
+            report.scheduleErrors += 1
+            logger.warning("trigger.schedule_error", [
+                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
+                "agent": .string(trigger.agentID), "trigger": .string(trigger.id), "error": .string(error),
+            ])
+        }
+        if plan.skipped > 0 {
+            report.skippedSlots += plan.skipped
+            logger.warning("slots.skipped", [
+                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
+                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
+                "policy": .string(trigger.policy.rawValue), "skipped": .int(plan.skipped),
+                "skipped_is_lower_bound": .bool(plan.skippedIsLowerBound),
+                "first_skipped_slot": .string(trigger.due.iso8601),
+                "fired_slot": .string(plan.slots.last?.iso8601 ?? ""),
+            ])
+        }
+    }
+
+    /// The database clock of a claimed batch: `now()` is the transaction's start.
+    static func databaseNow(_ row: Row) throws -> (instant: Instant, seconds: Double) {
+        guard let text = row["now"], let seconds = Double(text) else {
+            throw PostgresError(kind: .statement, message: "now() missing from the claim query")
+        }
+        let whole = seconds.rounded(.down)
+        return (Instant(secondsSinceEpoch: Int64(whole)), seconds)
+    }
+
+    // MARK: Dry run
+
+    /// What a cycle would heal and record now, without locking or writing anything.
+    public func preview(on connection: borrowing Connection, output: (String) -> Void) throws {
+        var schedules = ScheduleCache()
+        try connection.transaction {
+            try connection.query("SET TRANSACTION READ ONLY")
+            let unscheduled = try connection.query(Self.selectUnscheduled, [10_000])
+            for row in unscheduled {
+                let heal = try Self.healPlan(row, schedules: &schedules)
+                let name = "\(row["tenant_id"] ?? "")/\(row["id"] ?? "")"
+                if let error = heal.plan.scheduleError {
+                    output("would mark \(name) with schedule_error: \(error)")
+                } else if let next = heal.plan.nextRunAt {
+                    output("would schedule \(name) at \(next.iso8601)")
+                }
+            }
+            let due = try connection.query(Self.selectDue, [10_000, PostgresArray([String?]()), PostgresArray([String?]())])
+            var total = 0
+            for row in due {
+                let trigger = try DueTrigger(row)
+                let plan = trigger.plan(now: try Self.databaseNow(row).instant, schedules: &schedules)
+                let name = "\(trigger.tenantID)/\(trigger.id)"
+                for slot in plan.slots { output("would record \(name) slot \(slot.iso8601)") }
+                total += plan.slots.count
+                if plan.skipped > 0 { output("would skip \(plan.skipped) missed slot(s) of \(name) (\(trigger.policy.rawValue))") }
+                if let error = plan.scheduleError { output("would mark \(name) with schedule_error: \(error)") }
+            }
+            output("\(due.count) due trigger(s), \(total) slot(s) would be recorded; nothing was changed")
+        }
+    }
+}
+
+/// A claimed due trigger.
+struct DueTrigger {
+    var tenantID: String
+    var id: String
+    var projectID: String
+    var agentID: String
+    var cronExpression: String?
+    var zone: String
+    var policy: MisfirePolicy
+    var runAt: Instant?
+    var due: Instant
+
+    init(_ row: Row) throws {
+        tenantID = try row.string("tenant_id")
+        id = try row.string("id")
+        projectID = try row.string("project_id")
+        agentID = try row.string("agent_id")
+        cronExpression = row["cron_expression"]
+        zone = try row.string("cron_timezone")
+        policy = MisfirePolicy(rawValue: try row.string("misfire_policy")) ?? .latest
+        runAt = try row.optionalInt("run_at").map { Instant(secondsSinceEpoch: Int64($0)) }
+        due = Instant(secondsSinceEpoch: Int64(try row.int("due")))
+    }
+
+    var isOneTime: Bool { cronExpression == nil }
+
+    func plan(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
+        guard let cronExpression else {
+            if case .failure(let error) = schedules.zone(zone) { return .failed(error.message) }
+            return SlotPlanner.planOneTime(runAt: runAt ?? due)
+        }
+        switch schedules.schedule(expression: cronExpression, zone: zone) {
+        case .failure(let error): return .failed(error.message)
+        case .success(let schedule): return SlotPlanner.planCron(schedule: schedule, due: due, now: now, policy: policy)
+        }
+    }
+}
+
+/// Parsed schedules of one cycle: many triggers share an expression and a zone.
+struct ScheduleCache {
+    private var schedules: [String: Result<CronSchedule, ScheduleError>] = [:]
+    private var zones: [String: Result<TimeZoneRules, ScheduleError>] = [:]
+
+    mutating func schedule(expression: String, zone: String) -> Result<CronSchedule, ScheduleError> {
+        let key = expression + "\u{1F}" + zone
+        if let cached = schedules[key] { return cached }
+        let result: Result<CronSchedule, ScheduleError>
+        do throws(ScheduleError) {
+            result = .success(try CronSchedule(expression: expression, timeZone: zone))
+        } catch {
+            result = .failure(error)
+        }
+        schedules[key] = result
+        return result
+    }
+
+    mutating func zone(_ name: String) -> Result<TimeZoneRules, ScheduleError> {
+        if let cached = zones[name] { return cached }
+        let result: Result<TimeZoneRules, ScheduleError>
+        do throws(ScheduleError) {
+            result = .success(try TimeZoneRules.named(name))
+        } catch {
+            result = .failure(error)
+        }
+        zones[name] = result
+        return result
+    }
+}
+
+/// Column arrays for `advanceTriggers` / `applyHeal`.
+struct TriggerUpdates {
+    var tenants: [String?] = [], ids: [String?] = [], nextRunAts: [String?] = []
+    var errors: [String?] = [], runAtRecorded: [String?] = []
+
+    mutating func append(tenant: String, id: String, plan: SlotPlan, runAtRecorded recorded: Bool) {
+        tenants.append(tenant)
+        ids.append(id)
+        nextRunAts.append(plan.scheduleError == nil ? plan.nextRunAt.map { String($0.secondsSinceEpoch) } : nil)
+        errors.append(plan.scheduleError)
+        runAtRecorded.append(recorded ? "t" : "f")
+    }
+
+    var parameters: [any PostgresParameter] {
+        [PostgresArray(tenants), PostgresArray(ids), PostgresArray(nextRunAts), PostgresArray(errors), PostgresArray(runAtRecorded)]
+    }
+}
+
+/// Column arrays for `insertInvocations`.
+struct SlotRows {
+    var tenants: [String?] = [], triggerIDs: [String?] = [], slots: [String?] = [], keys: [String?] = []
+
+    var isEmpty: Bool { slots.isEmpty }
+
+    mutating func append(tenant: String, triggerID: String, slot: Instant) {
+        tenants.append(tenant)
+        triggerIDs.append(triggerID)
+        slots.append(String(slot.secondsSinceEpoch))
+        keys.append(idempotencyKey(triggerID: triggerID, slot: slot))
+    }
+
+    var parameters: [any PostgresParameter] {
+        [PostgresArray(tenants), PostgresArray(triggerIDs), PostgresArray(slots), PostgresArray(keys)]
+    }
 }

@@ -31,6 +31,10 @@ CREATE TABLE scheduled_triggers (
     schedule_error       text,
     created_at           timestamptz  NOT NULL DEFAULT now(),
     updated_at           timestamptz  NOT NULL DEFAULT now(),
+    -- Ours, not in SPEC §1: true once the one-time slot run_at has been recorded, so a fired
+    -- one-time trigger (next_run_at NULL for good) leaves the heal index instead of being
+    -- looked at by every cycle. Reset with next_run_at when the schedule changes.
+    run_at_recorded      boolean      NOT NULL DEFAULT false,
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT scheduled_triggers_exactly_one_schedule
         CHECK ((cron_expression IS NULL) <> (run_at IS NULL)),
@@ -53,7 +57,7 @@ CREATE INDEX scheduled_triggers_due
 -- Normally empty, so the heal costs O(unscheduled rows), not O(table).
 CREATE INDEX scheduled_triggers_unscheduled
     ON scheduled_triggers (tenant_id, id)
-    WHERE enabled AND next_run_at IS NULL AND schedule_error IS NULL;
+    WHERE enabled AND next_run_at IS NULL AND schedule_error IS NULL AND NOT run_at_recorded;
 
 CREATE TABLE scheduled_trigger_invocations (
     tenant_id             varchar(256) NOT NULL,
@@ -110,6 +114,7 @@ BEGIN
        OR NEW.enabled IS DISTINCT FROM OLD.enabled THEN
         NEW.next_run_at := NULL;
         NEW.schedule_error := NULL;
+        NEW.run_at_recorded := false;
     END IF;
     RETURN NEW;
 END;
