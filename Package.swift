@@ -42,6 +42,10 @@ let package = Package(
         .executableTarget(name: "dispatch-due", dependencies: ["DispatchDue"], swiftSettings: strict),
         // Stand-in for the agents execution API, for `make run`, tests and benchmarks.
         .executableTarget(name: "agents-api-standin", swiftSettings: strict),
+        // Next-slot throughput of the cron engine (`make bench`).
+        .executableTarget(
+            name: "cron-bench", dependencies: ["Schedules"], path: "Benchmarks/CronBench",
+            swiftSettings: strict),
 
         // Shared by the test targets: a private database per test, spawning processes.
         .target(
