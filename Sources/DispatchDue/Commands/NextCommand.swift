@@ -1,12 +1,87 @@
 import ArgumentParser
+import Schedules
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `dispatch-due next`: prints the next slots of a cron expression, one UTC instant per line,
+/// or validates many schedules at once with `--batch` (JSON lines on stdin and stdout).
 public struct NextCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "next", abstract: "Print the next slots of a cron expression.")
+        commandName: "next", abstract: "Print the next slots of a cron expression.",
+        discussion: """
+            Prints one instant per line in UTC (2026-03-08T07:00:00Z), following the DST rules of the zone. For an expression that starts with '-', write --cron='-5 * * * *'.
+
+            --batch reads JSON lines {"expr": "...", "tz": "UTC", "after": "...", "count": 1} from stdin and writes one line per input line, in order: {"next": [...]} or {"error": "..."}.
+            """)
+
+    static let maximumCount = 100_000
+
+    @Option(name: .long, parsing: .unconditional, help: "The cron expression, e.g. '*/5 * * * *' or @daily.")
+    var cron: String?
+
+    @Option(name: .long, help: "IANA time zone of the expression.")
+    var tz: String = "UTC"
+
+    @Option(name: .long, help: "Start after this instant (ISO 8601, e.g. 2026-03-08T07:00:00Z); default now.")
+    var after: String?
+
+    @Option(name: .long, help: "How many slots to print.")
+    var count: Int = 1
+
+    @Flag(name: .long, help: "Read JSON lines from stdin, write one JSON line per input line.")
+    var batch = false
 
     public init() {}
 
     public func run() throws {
-        throw ExitStatus.fail(ExitStatus.failure, "dispatch-due next: not implemented yet")
+        try reportingFailures {
+            let now = Self.now()
+            if batch {
+                guard cron == nil, after == nil else {
+                    throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: --batch takes its input from stdin; drop --cron and --after")
+                }
+                NextBatch.run(now: now)
+                return
+            }
+            guard let cron else {
+                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: --cron is required (or --batch)")
+            }
+            guard (1...Self.maximumCount).contains(count) else {
+                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: --count must be between 1 and \(Self.maximumCount), got \(count)")
+            }
+            var start = now
+            if let after {
+                guard let parsed = Instant.parse(after) else {
+                    throw ExitStatus.fail(
+                        ExitStatus.usage,
+                        "dispatch-due next: --after \"\(after)\" is not an instant; write e.g. 2026-03-08T07:00:00Z")
+                }
+                start = parsed
+            }
+            let schedule: CronSchedule
+            do throws(ScheduleError) {
+                schedule = try CronSchedule(expression: cron, timeZone: tz)
+            } catch {
+                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: \(error.message)")
+            }
+            var lines: [String] = []
+            var cursor = start
+            while lines.count < count, let slot = schedule.next(after: cursor) {
+                lines.append(slot.iso8601)
+                cursor = slot
+            }
+            if !lines.isEmpty { StandardOutput.writeLine(lines.joined(separator: "\n")) }
+        }
+    }
+
+    /// The host clock, read only here at the outermost layer.
+    static func now() -> Instant {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Instant(secondsSinceEpoch: Int64(spec.tv_sec))
     }
 }
