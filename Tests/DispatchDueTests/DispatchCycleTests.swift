@@ -14,7 +14,7 @@ func insertTrigger(
         INSERT INTO scheduled_triggers
             (tenant_id, id, project_id, agent_id, name, cron_expression, cron_timezone, run_at,
              next_run_at, misfire_policy, enabled, payload)
-        VALUES ($1, $2, 'project-1', 'agent-1', 'test ' || $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, $9::jsonb)
+        VALUES ($1, $2, 'project-1', 'agent-1', 'test trigger', $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, $9::jsonb)
         """, [tenant, id, cron, zone, runAt, nextRunAt, policy, enabled, payload])
 }
 
@@ -32,6 +32,11 @@ func slots(_ connection: borrowing Connection, trigger: String, tenant: String =
         FROM scheduled_trigger_invocations WHERE tenant_id = $1 AND scheduled_trigger_id = $2
         ORDER BY scheduled_for
         """, [tenant, trigger]).map { $0["slot"] ?? "" }
+}
+
+/// The JSON log lines of one event.
+func logLines(_ stderr: String, event: String) -> [String] {
+    stderr.split(separator: "\n").map(String.init).filter { $0.contains("\"event\":\"\(event)\"") }
 }
 
 func scalar(_ connection: borrowing Connection, _ sql: String, _ parameters: [any PostgresParameter] = []) throws -> String? {
@@ -75,7 +80,7 @@ struct DispatchCycleTests {
             """)
         #expect(notAdvanced == "0")
         // The dispatchers' own counts add up to the rows: no slot was counted twice.
-        let recordedLines = results.flatMap { $0.stderr.split(separator: "\n") }.filter { $0.contains("\"invocation.recorded\"") }
+        let recordedLines = results.flatMap { logLines($0.stderr, event: "invocation.recorded") }
         #expect(recordedLines.count == 3000)
     }
 
@@ -202,7 +207,7 @@ struct DispatchCycleTests {
             #expect(fired.isEmpty)
         }
         // Skipped slots are logged with the trigger and counted in the summary.
-        let skippedLine = result.stderr.split(separator: "\n").first { $0.contains("\"slots.skipped\"") }
+        let skippedLine = logLines(result.stderr, event: "slots.skipped").first
         #expect(skippedLine?.contains("\"trigger\":\"yearly\"") == true)
         let expectedSkipped = policy == "latest" ? missedYears - 1 : missedYears
         #expect(skippedLine?.contains("\"skipped\":\(expectedSkipped),") == true, "\(result.stderr)")
