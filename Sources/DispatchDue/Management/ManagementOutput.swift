@@ -1,0 +1,119 @@
+import Schedules
+
+/// How the management commands show instants, rows and tables.
+public enum ManagementOutput {
+    /// `2026-03-08T07:00:00Z`
+    public static func utc(_ instant: Instant?) -> String { instant?.iso8601 ?? "-" }
+
+    /// The wall time in `zone`: `2026-03-08 08:00:00 +01:00`.
+    public static func local(_ instant: Instant?, _ zone: TimeZoneRules?) -> String {
+        guard let instant, let zone else { return "-" }
+        let offset = zone.utcOffset(at: instant)
+        let wall = instant.adding(seconds: Int64(offset)).iso8601  // 2026-03-08T08:00:00Z
+        let text = wall.dropLast().replacing("T", with: " ")
+        let sign = offset < 0 ? "-" : "+"
+        let magnitude = abs(offset)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var zoneText = "\(sign)\(two(magnitude / 3600)):\(two(magnitude / 60 % 60))"
+        if magnitude % 60 != 0 { zoneText += ":\(two(magnitude % 60))" }
+        return "\(text) \(zoneText)"
+    }
+
+    /// Columns padded to their widest cell, two spaces apart; the last column is not padded.
+    public static func table(_ headers: [String], _ rows: [[String]]) -> [String] {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            var text = ""
+            for (index, cell) in cells.enumerated() {
+                if index > 0 { text += "  " }
+                text += index == cells.count - 1 ? cell : cell.padding(widths[index])
+            }
+            return text
+        }
+        return [line(headers)] + rows.map(line)
+    }
+
+    /// One line of free text for a table cell: newlines folded, long text cut with an ellipsis.
+    public static func cell(_ text: String?, limit: Int = 60) -> String {
+        guard let text, !text.isEmpty else { return "-" }
+        let flat = String(text.map { $0.isNewline ? " " : $0 })
+        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+    }
+
+    // MARK: JSON
+
+    static func string(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+    static func instant(_ value: Instant?) -> JSONValue { value.map { .string($0.iso8601) } ?? .null }
+    static func number(_ value: Int?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
+
+    /// A stored jsonb text as a JSON value (keys in jsonb's order), or null.
+    static func embedded(_ text: String?) -> JSONValue {
+        guard let text else { return .null }
+        return (try? JSONValue.parse(text)) ?? .string(text)
+    }
+
+    public static func json(_ record: TriggerRecord, upcoming: [Instant]? = nil) -> JSONValue {
+        let d = record.definition
+        var members: [(key: String, value: JSONValue)] = [
+            ("tenant_id", .string(d.tenantID)),
+            ("id", .string(record.id)),
+            ("project_id", .string(d.projectID)),
+            ("agent_id", .string(d.agentID)),
+            ("name", .string(d.name)),
+            ("description", string(d.description)),
+            ("enabled", .bool(d.enabled)),
+            ("cron_expression", string(d.cronExpression)),
+            ("cron_timezone", .string(d.timeZone)),
+            ("run_at", instant(d.runAt)),
+            ("payload", embedded(d.payload)),
+            ("message_template", string(d.messageTemplate)),
+            ("max_retries", number(d.maxRetries)),
+            ("retry_delay_seconds", number(d.retryDelaySeconds)),
+            ("timeout_seconds", number(d.timeoutSeconds)),
+            ("misfire_policy", .string(d.misfirePolicy.rawValue)),
+            ("run_as_user_id", string(d.runAsUserID)),
+            ("created_by", string(d.createdBy)),
+            ("ref", .string(d.ref)),
+            ("next_run_at", instant(record.nextRunAt)),
+            ("next_run_local", record.nextRunAt == nil ? .null : .string(local(record.nextRunAt, record.zone))),
+            ("schedule_error", string(record.scheduleError)),
+            ("last_invocation_status", string(record.lastStatus)),
+            ("last_invocation_scheduled_for", instant(record.lastScheduledFor)),
+            ("created_at", instant(record.createdAt)),
+            ("updated_at", instant(record.updatedAt)),
+        ]
+        if let upcoming {
+            members.append(("upcoming", .array(upcoming.map { .string($0.iso8601) })))
+        }
+        return .object(members)
+    }
+
+    public static func json(_ record: InvocationRecord) -> JSONValue {
+        .object([
+            ("tenant_id", .string(record.tenantID)),
+            ("id", .string(record.id)),
+            ("scheduled_trigger_id", .string(record.triggerID)),
+            ("project_id", .string(record.projectID)),
+            ("agent_id", .string(record.agentID)),
+            ("ref", .string(record.ref)),
+            ("status", .string(record.status)),
+            ("scheduled_for", instant(record.scheduledFor)),
+            ("idempotency_key", .string(record.idempotencyKey)),
+            ("attempt_number", number(record.attemptNumber)),
+            ("next_attempt_at", instant(record.nextAttemptAt)),
+            ("lease_expires_at", instant(record.leaseExpiresAt)),
+            ("execution_id", string(record.executionID)),
+            ("last_error", string(record.lastError)),
+            ("last_http_status", number(record.lastHTTPStatus)),
+            ("started_at", instant(record.startedAt)),
+            ("completed_at", instant(record.completedAt)),
+            ("created_at", instant(record.createdAt)),
+            ("conversation_ids", embedded(record.conversationIDs)),
+        ])
+    }
+}

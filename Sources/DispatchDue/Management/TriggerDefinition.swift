@@ -1,0 +1,193 @@
+import Schedules
+
+/// SPEC §3: what a cron trigger does with slots missed while no dispatcher ran.
+// MisfirePolicy is defined once, in Dispatch/SlotPlanner.swift (shared with the dispatch stage).
+
+/// The columns of a `scheduled_triggers` row that a person writes (SPEC §1), before or after
+/// validation. `id` is nil on `add` without `--id` (the database generates a UUID).
+public struct TriggerDefinition: Sendable, Equatable {
+    public var tenantID: String
+    public var id: String?
+    public var projectID: String
+    public var agentID: String
+    public var name: String
+    public var description: String?
+    public var enabled: Bool
+    public var cronExpression: String?
+    public var timeZone: String
+    /// One-time slot, whole seconds (a fraction is truncated, SPEC §1).
+    public var runAt: Instant?
+    /// JSON text as given (jsonb normalises it on insert).
+    public var payload: String?
+    public var messageTemplate: String?
+    public var maxRetries: Int
+    public var retryDelaySeconds: Int
+    public var timeoutSeconds: Int
+    public var misfirePolicy: MisfirePolicy
+    public var runAsUserID: String?
+    public var createdBy: String?
+    public var ref: String
+
+    public init(
+        tenantID: String, id: String? = nil, projectID: String, agentID: String, name: String,
+        description: String? = nil, enabled: Bool = true, cronExpression: String? = nil,
+        timeZone: String = "UTC", runAt: Instant? = nil, payload: String? = nil,
+        messageTemplate: String? = nil, maxRetries: Int = 1, retryDelaySeconds: Int = 60,
+        timeoutSeconds: Int = 780, misfirePolicy: MisfirePolicy = .latest, runAsUserID: String? = nil,
+        createdBy: String? = nil, ref: String = "main"
+    ) {
+        self.tenantID = tenantID
+        self.id = id
+        self.projectID = projectID
+        self.agentID = agentID
+        self.name = name
+        self.description = description
+        self.enabled = enabled
+        self.cronExpression = cronExpression
+        self.timeZone = timeZone
+        self.runAt = runAt
+        self.payload = payload
+        self.messageTemplate = messageTemplate
+        self.maxRetries = maxRetries
+        self.retryDelaySeconds = retryDelaySeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.misfirePolicy = misfirePolicy
+        self.runAsUserID = runAsUserID
+        self.createdBy = createdBy
+        self.ref = ref
+    }
+
+    /// The ranges of SPEC §1, as `(flag, column, range)`.
+    public static let maxRetriesRange = 0...10
+    public static let retryDelayRange = 10...3600
+    public static let timeoutRange = 30...86400
+
+    /// Checks every field except the schedule against SPEC §1; the message names the flag.
+    public func validateFields() throws(ManagementError) {
+        try Self.checkText("--tenant", tenantID, limit: 256, required: true)
+        if let id { try Self.checkText("--id", id, limit: 256, required: true) }
+        try Self.checkText("--project", projectID, limit: 256, required: true)
+        try Self.checkText("--agent", agentID, limit: 256, required: true)
+        try Self.checkText("--name", name, limit: 256, required: true)
+        try Self.checkText("--ref", ref, limit: 256, required: true)
+        try Self.checkText("--tz", timeZone, limit: 64, required: true)
+        if let runAsUserID { try Self.checkText("--run-as", runAsUserID, limit: 256, required: true) }
+        if let createdBy { try Self.checkText("--created-by", createdBy, limit: 256, required: true) }
+        if let cronExpression { try Self.checkText("--cron", cronExpression, limit: 256, required: true) }
+        try Self.checkRange("--max-retries", maxRetries, Self.maxRetriesRange, unit: "")
+        try Self.checkRange("--retry-delay", retryDelaySeconds, Self.retryDelayRange, unit: " seconds")
+        try Self.checkRange("--timeout", timeoutSeconds, Self.timeoutRange, unit: " seconds")
+        if let payload { try Self.checkPayload(payload) }
+        if let description, description.unicodeScalars.contains("\0") {
+            throw .invalid("--description: contains a NUL character")
+        }
+        if let messageTemplate, messageTemplate.unicodeScalars.contains("\0") {
+            throw .invalid("--message: contains a NUL character")
+        }
+    }
+
+    /// Validates the schedule (cron and zone through the `Schedules` engine) and returns it.
+    public func validateSchedule() throws(ManagementError) -> TriggerSchedule {
+        switch (cronExpression, runAt) {
+        case (nil, nil): throw .invalid("a trigger needs a schedule: give --cron EXPR or --at INSTANT")
+        case (.some, .some): throw .invalid("give either --cron or --at, not both")
+        case let (cron?, nil):
+            do {
+                return TriggerSchedule(timing: .cron(try CronSchedule(expression: cron, timeZone: timeZone)))
+            } catch {
+                throw .invalid(Self.scheduleMessage(error, cron: cron, zone: timeZone))
+            }
+        case let (nil, runAt?):
+            do {
+                return TriggerSchedule(timing: .once(runAt, try TimeZoneRules.named(timeZone)))
+            } catch {
+                throw .invalid("--tz: \(error.message); use an IANA name such as Europe/Berlin")
+            }
+        }
+    }
+
+    static func scheduleMessage(_ error: ScheduleError, cron: String, zone: String) -> String {
+        if error.message.contains("time zone") {
+            return "--tz: \(error.message); use an IANA name such as Europe/Berlin"
+        }
+        return "--cron \"\(cron)\": \(error.message)"
+    }
+
+    static func checkText(_ flag: String, _ value: String, limit: Int, required: Bool) throws(ManagementError) {
+        if required && value.isEmpty { throw .invalid("\(flag) must not be empty") }
+        // varchar(n) counts characters (code points), not bytes.
+        let length = value.unicodeScalars.count
+        if length > limit { throw .invalid("\(flag) is \(length) characters long; at most \(limit) are allowed") }
+        if value.unicodeScalars.contains("\0") { throw .invalid("\(flag) contains a NUL character") }
+    }
+
+    static func checkRange(_ flag: String, _ value: Int, _ range: ClosedRange<Int>, unit: String) throws(ManagementError) {
+        guard range.contains(value) else {
+            throw .invalid("\(flag) \(value) is out of range: allowed \(range.lowerBound)-\(range.upperBound)\(unit)")
+        }
+    }
+
+    /// JSON as RFC 8259 defines it, plus the one thing `jsonb` refuses that JSON allows: `\u0000`.
+    static func checkPayload(_ text: String) throws(ManagementError) {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(text)
+        } catch {
+            throw .invalid("--payload: \(error)")
+        }
+        if containsNUL(value) { throw .invalid("--payload: PostgreSQL jsonb cannot store the character \\u0000") }
+    }
+
+    private static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.unicodeScalars.contains("\0")
+        case .array(let elements): return elements.contains(where: containsNUL)
+        case .object(let members): return members.contains { $0.key.unicodeScalars.contains("\0") || containsNUL($0.value) }
+        default: return false
+        }
+    }
+}
+
+/// A validated schedule: which slots a trigger fires at, in its zone.
+public struct TriggerSchedule: Sendable {
+    public enum Timing: Sendable {
+        case cron(CronSchedule)
+        /// One-time: the slot (whole seconds) and the zone it is shown and sent in.
+        case once(Instant, TimeZoneRules)
+    }
+
+    public let timing: Timing
+
+    public init(timing: Timing) { self.timing = timing }
+
+    public var timeZone: TimeZoneRules {
+        switch timing {
+        case .cron(let schedule): return schedule.timeZone
+        case .once(_, let zone): return zone
+        }
+    }
+
+    /// Up to `count` slots after `now`. A one-time slot is listed however late it is:
+    /// it fires once at the next cycle (SPEC §3).
+    public func upcoming(after now: Instant, count: Int) -> [Instant] {
+        switch timing {
+        case .once(let runAt, _): return [runAt]
+        case .cron(let schedule):
+            var slots: [Instant] = []
+            var cursor = now
+            while slots.count < count, let slot = schedule.next(after: cursor) {
+                slots.append(slot)
+                cursor = slot
+            }
+            return slots
+        }
+    }
+
+    /// True when `slot` is one this schedule fires at.
+    public func contains(_ slot: Instant) -> Bool {
+        switch timing {
+        case .once(let runAt, _): return slot == runAt
+        case .cron(let schedule): return schedule.next(after: slot.adding(seconds: -1)) == slot
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Postgres
+import Schedules
+
+/// A `scheduled_triggers` row as read back, with the status of its latest invocation.
+public struct TriggerRecord: Sendable {
+    public var definition: TriggerDefinition
+    public var id: String
+    public var nextRunAt: Instant?
+    public var scheduleError: String?
+    public var createdAt: Instant
+    public var updatedAt: Instant
+    public var lastStatus: String?
+    public var lastScheduledFor: Instant?
+
+    /// The select list every trigger read uses; timestamps come back as whole epoch seconds.
+    /// (`t` is scheduled_triggers; `last` is its latest invocation.)
+    static let columns = """
+        t.tenant_id, t.id, t.project_id, t.agent_id, t.name, t.description, t.enabled,
+        t.cron_expression, t.cron_timezone, floor(extract(epoch FROM t.run_at))::bigint AS run_at,
+        t.payload::text AS payload, t.message_template, t.max_retries, t.retry_delay_seconds,
+        t.timeout_seconds, t.misfire_policy, t.run_as_user_id, t.created_by, t.ref,
+        floor(extract(epoch FROM t.next_run_at))::bigint AS next_run_at, t.schedule_error,
+        floor(extract(epoch FROM t.created_at))::bigint AS created_at,
+        floor(extract(epoch FROM t.updated_at))::bigint AS updated_at,
+        last.status AS last_status,
+        floor(extract(epoch FROM last.scheduled_for))::bigint AS last_scheduled_for
+        """
+
+    /// The latest invocation per trigger, through the (tenant_id, scheduled_trigger_id,
+    /// scheduled_for) index: one index probe per trigger listed.
+    static let latestInvocationJoin = """
+        LEFT JOIN LATERAL (
+            SELECT i.status, i.scheduled_for
+            FROM scheduled_trigger_invocations i
+            WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
+            ORDER BY i.scheduled_for DESC, i.created_at DESC
+            LIMIT 1
+        ) last ON true
+        """
+
+    init(_ row: Row) throws {
+        func instant(_ column: String) throws -> Instant? {
+            try row.optionalInt(column).map { Instant(secondsSinceEpoch: Int64($0)) }
+        }
+        let policyText = try row.string("misfire_policy")
+        definition = TriggerDefinition(
+            tenantID: try row.string("tenant_id"),
+            id: try row.string("id"),
+            projectID: try row.string("project_id"),
+            agentID: try row.string("agent_id"),
+            name: try row.string("name"),
+            description: row["description"],
+            enabled: try row.bool("enabled"),
+            cronExpression: row["cron_expression"],
+            timeZone: try row.string("cron_timezone"),
+            runAt: try instant("run_at"),
+            payload: row["payload"],
+            messageTemplate: row["message_template"],
+            maxRetries: try row.int("max_retries"),
+            retryDelaySeconds: try row.int("retry_delay_seconds"),
+            timeoutSeconds: try row.int("timeout_seconds"),
+            misfirePolicy: MisfirePolicy(rawValue: policyText) ?? .latest,
+            runAsUserID: row["run_as_user_id"],
+            createdBy: row["created_by"],
+            ref: try row.string("ref"))
+        id = try row.string("id")
+        nextRunAt = try instant("next_run_at")
+        scheduleError = row["schedule_error"]
+        createdAt = try instant("created_at") ?? Instant(secondsSinceEpoch: 0)
+        updatedAt = try instant("updated_at") ?? Instant(secondsSinceEpoch: 0)
+        lastStatus = row["last_status"]
+        lastScheduledFor = try instant("last_scheduled_for")
+    }
+
+    /// "0 9 * * 1-5" or "once at 2026-03-08T07:00:00Z".
+    public var scheduleText: String {
+        if let cron = definition.cronExpression { return cron }
+        if let runAt = definition.runAt { return "once at \(runAt.iso8601)" }
+        return "-"
+    }
+
+    /// The stored schedule, or nil when it cannot be computed (invalid cron or zone written by SQL).
+    public var schedule: TriggerSchedule? { try? definition.validateSchedule() }
+
+    /// The zone's rules, or nil when the stored name is unknown.
+    public var zone: TimeZoneRules? { try? TimeZoneRules.named(definition.timeZone) }
+}
