@@ -155,7 +155,8 @@ public final class ChildProcess: @unchecked Sendable {
         return result
     }
 
-    static func makeScratchDirectory() throws -> String {
+    /// A new empty folder under /tmp.
+    public static func makeScratchDirectory() throws -> String {
         var template = Array("/tmp/dd-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw FileSystemError(path: "/tmp", reason: "mkdtemp failed")

@@ -18,11 +18,14 @@ public struct Connection: ~Copyable {
     ) throws(PostgresError) {
         let secret = ConnectionString.password(in: connectionString)
         if let connectionString, !ConnectionString.isParsable(connectionString) {
+            // libpq could not parse it, so it cannot tell us the password either: the string is
+            // not echoed, and the message is redacted with a best-effort guess of the password.
+            let guessed = ConnectionString.guessPassword(in: connectionString)
             throw PostgresError(
                 kind: .badConnectionString,
-                message: ConnectionString.parseError(connectionString).map { ConnectionString.redact($0, secret: secret) }
+                message: ConnectionString.parseError(connectionString).map { ConnectionString.redact($0, secret: guessed) }
                     ?? "cannot parse",
-                context: ConnectionString.masked(connectionString))
+                context: "DATABASE_URL")
         }
         // Our defaults come first: keywords in the expanded dbname override them.
         var keywords = ["application_name", "connect_timeout", "client_encoding"]

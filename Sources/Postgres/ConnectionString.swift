@@ -34,6 +34,24 @@ public enum ConnectionString {
         return found
     }
 
+    /// The password of a string libpq cannot parse: `scheme://user:PASSWORD@…`, `password=…`.
+    static func guessPassword(in text: String) -> String? {
+        if let scheme = text.firstRange(of: "://") {
+            let rest = text[scheme.upperBound...]
+            if let at = rest.firstIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                return String(rest[rest.index(after: colon)..<at])
+            }
+        }
+        if let key = text.firstRange(of: "password=") {
+            let value = text[key.upperBound...]
+            if value.hasPrefix("'") {
+                return String(value.dropFirst().prefix { $0 != "'" })
+            }
+            return String(value.prefix { $0 != " " && $0 != "&" })
+        }
+        return nil
+    }
+
     static func isParsable(_ text: String) -> Bool { parseError(text) == nil }
 
     /// libpq's own message for a string it cannot parse, or nil when it parses.

@@ -1,26 +1,297 @@
 import DispatchDue
 import DispatchDueTestSupport
+import Glibc
 import Postgres
 import Testing
 
 @Suite("migrate")
 struct MigrationTests {
+    static func migrate(_ database: TestDatabase, _ extra: [String] = []) throws -> ProcessResult {
+        try ChildProcess.run("dispatch-due", ["migrate"] + extra, extraEnvironment: ["DATABASE_URL": database.url])
+    }
+
     @Test("applying twice is a no-op the second time")
     func migrateTwice() throws {
         let database = try TestDatabase.create(migrated: false)
         defer { database.drop() }
-        let first = try ChildProcess.run("dispatch-due", ["migrate"], extraEnvironment: ["DATABASE_URL": database.url])
+        let first = try Self.migrate(database)
         #expect(first.exitCode == 0, "\(first)")
         #expect(first.stdout.contains("applied 0001_scheduled_triggers.sql"))
-        let second = try ChildProcess.run("dispatch-due", ["migrate"], extraEnvironment: ["DATABASE_URL": database.url])
+        let second = try Self.migrate(database)
         #expect(second.exitCode == 0, "\(second)")
         #expect(second.stdout.contains("schema is up to date"))
         let connection = try database.connect()
         let count = try connection.query("SELECT count(*) AS n FROM schema_migrations").first!.int("n")
-        #expect(count == Migrator.embeddedCount)
+        #expect(count == (try Migrator.embedded().migrations.count))
+        let status = try Self.migrate(database, ["--status"])
+        #expect(status.stdout.contains("applied   0001_scheduled_triggers.sql"), "\(status)")
+    }
+
+    @Test("concurrent migrates: one applies, the others wait and find nothing to do")
+    func concurrentMigrates() throws {
+        let database = try TestDatabase.create(migrated: false)
+        defer { database.drop() }
+        let processes = try (0..<4).map { _ in
+            try ChildProcess("dispatch-due", ["migrate"], extraEnvironment: ["DATABASE_URL": database.url])
+        }
+        let results = processes.map { $0.wait() }
+        for result in results { #expect(result.exitCode == 0, "\(result)") }
+        let appliers = results.filter { $0.stdout.contains("applied 0001") }
+        #expect(appliers.count == 1)
+        let connection = try database.connect()
+        #expect(try connection.query("SELECT count(*) AS n FROM schema_migrations").first!.int("n") == 1)
+    }
+
+    @Test("an edited, already-applied migration is refused, naming the file")
+    func editedMigrationRefused() throws {
+        let database = try TestDatabase.create(migrated: false)
+        defer { database.drop() }
+        let folder = try ChildProcess.makeScratchDirectory()
+        try FileSystem.writeAtomically("CREATE TABLE first_table (id int);\n", to: folder + "/0001_first.sql")
+        #expect(try Self.migrate(database, ["--migrations-dir", folder]).exitCode == 0)
+        try FileSystem.writeAtomically("CREATE TABLE second_table (id int);\n", to: folder + "/0002_second.sql")
+        try FileSystem.writeAtomically("CREATE TABLE first_table (id bigint);\n", to: folder + "/0001_first.sql")
+        let result = try Self.migrate(database, ["--migrations-dir", folder])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("0001_first.sql"), "\(result)")
+        #expect(result.stderr.contains("must not be edited"))
+        // Refused before anything else ran: 0002 was not applied.
+        let connection = try database.connect()
+        #expect(try connection.query("SELECT to_regclass('second_table') IS NULL AS absent").first!.bool("absent"))
+    }
+
+    @Test("a failing migration is rolled back whole and reported with its SQLSTATE")
+    func failingMigrationRollsBack() throws {
+        let database = try TestDatabase.create(migrated: false)
+        defer { database.drop() }
+        let folder = try ChildProcess.makeScratchDirectory()
+        try FileSystem.writeAtomically(
+            "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n", to: folder + "/0001_broken.sql")
+        let result = try Self.migrate(database, ["--migrations-dir", folder])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("0001_broken.sql"))
+        #expect(result.stderr.contains("SQLSTATE 42P01"), "\(result)")
+        let connection = try database.connect()
+        #expect(try connection.query("SELECT to_regclass('half_done') IS NULL AS absent").first!.bool("absent"))
+        #expect(try connection.query("SELECT count(*) AS n FROM schema_migrations").first!.int("n") == 0)
+    }
+
+    @Test("the migrations built into the binary are the files in migrations/")
+    func embeddedMatchesFiles() throws {
+        let files = try Migrator.directory(ChildProcess.repositoryDirectory + "/migrations").migrations
+        let embedded = try Migrator.embedded().migrations
+        #expect(files == embedded, "run `make embed-migrations`")
+        #expect(!files.isEmpty)
+    }
+
+    @Test("badly named migration files are a usage error", arguments: ["first.sql", "0001first.sql"])
+    func badNames(name: String) throws {
+        let database = try TestDatabase.create(migrated: false)
+        defer { database.drop() }
+        let folder = try ChildProcess.makeScratchDirectory()
+        try FileSystem.writeAtomically("SELECT 1;\n", to: folder + "/" + name)
+        let result = try Self.migrate(database, ["--migrations-dir", folder])
+        #expect(result.exitCode == 64)
+        #expect(result.stderr.contains(name))
     }
 }
 
-extension Migrator {
-    static var embeddedCount: Int { (try? Migrator.embedded().migrations.count) ?? -1 }
+@Suite("schema")
+struct SchemaTests {
+    static let insert = """
+        INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, cron_expression, run_at,
+                                        max_retries, retry_delay_seconds, timeout_seconds, misfire_policy)
+        VALUES ('t', $1, 'p', 'a', 'n', $2, $3::timestamptz, $4::int, $5::int, $6::int, $7)
+        """
+
+    struct Row: Sendable, CustomTestStringConvertible {
+        var cron: String?
+        var runAt: String?
+        var retries = 1, delay = 60, timeout = 780
+        var policy = "latest"
+        var testDescription: String { "cron=\(cron ?? "nil") run_at=\(runAt ?? "nil") \(retries)/\(delay)/\(timeout)/\(policy)" }
+    }
+
+    @Test("CHECKs reject what SPEC §1 forbids (SQLSTATE 23514)", arguments: [
+        Row(cron: "* * * * *", runAt: "2026-01-01T00:00:00Z"),  // both schedules
+        Row(cron: nil, runAt: nil),  // neither
+        Row(cron: "* * * * *", runAt: nil, retries: 11),
+        Row(cron: "* * * * *", runAt: nil, retries: -1),
+        Row(cron: "* * * * *", runAt: nil, delay: 9),
+        Row(cron: "* * * * *", runAt: nil, delay: 3601),
+        Row(cron: "* * * * *", runAt: nil, timeout: 29),
+        Row(cron: "* * * * *", runAt: nil, timeout: 86401),
+        Row(cron: "* * * * *", runAt: nil, policy: "sometimes"),
+    ])
+    func triggerChecks(row: Row) throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        #expect {
+            try connection.query(Self.insert, ["x", row.cron, row.runAt, row.retries, row.delay, row.timeout, row.policy])
+        } throws: { error in
+            (error as? PostgresError)?.sqlState == "23514"
+        }
+    }
+
+    @Test("the ranges' edges are accepted")
+    func edgesAccepted() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try connection.query(Self.insert, ["low", "* * * * *", nil as String?, 0, 10, 30, "all"])
+        try connection.query(Self.insert, ["high", nil as String?, "2026-01-01T00:00:00Z", 10, 3600, 86400, "skip"])
+        #expect(try connection.query("SELECT count(*) AS n FROM scheduled_triggers").first!.int("n") == 2)
+    }
+
+    @Test("an unknown invocation status is rejected; the idempotency key is unique per tenant only")
+    func invocationChecks() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        let insert = """
+            INSERT INTO scheduled_trigger_invocations
+                (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status, scheduled_for, idempotency_key)
+            VALUES ($1, $2, 'p', 'a', 'trig', 'main', $3, '2026-01-01T00:00:00Z', 'sched_trig_2026-01-01T00:00:00.000Z')
+            """
+        #expect { try connection.query(insert, ["t1", "i0", "queued"]) } throws: { ($0 as? PostgresError)?.sqlState == "23514" }
+        try connection.query(insert, ["t1", "i1", "pending"])
+        // Same key, other tenant: allowed (equal trigger ids in two tenants must not collide).
+        try connection.query(insert, ["t2", "i2", "pending"])
+        // Same key, same tenant: unique violation.
+        #expect { try connection.query(insert, ["t1", "i3", "pending"]) } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
+    }
+
+    @Test("changing the schedule or enabled clears next_run_at and schedule_error; other edits do not",
+          arguments: [
+            ("cron_expression = '5 * * * *'", true), ("cron_timezone = 'Europe/Berlin'", true),
+            ("enabled = false", true), ("name = 'renamed'", false), ("payload = '{\"a\":1}'", false),
+          ])
+    func resetTrigger(assignment: String, resets: Bool) throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try connection.query("""
+            INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, cron_expression, next_run_at, schedule_error)
+            VALUES ('t', 'x', 'p', 'a', 'n', '* * * * *', '2030-01-01T00:00:00Z', 'old error')
+            """)
+        // The assignment is a fixed string from this table, not input.
+        try connection.query("UPDATE scheduled_triggers SET \(assignment) WHERE id = 'x'")
+        let row = try connection.query("SELECT next_run_at, schedule_error FROM scheduled_triggers WHERE id = 'x'").first!
+        #expect((row["next_run_at"] == nil) == resets)
+        #expect((row["schedule_error"] == nil) == resets)
+    }
+
+    @Test("run_at changes reset a one-time trigger too")
+    func resetOnRunAt() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try connection.query("""
+            INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at, next_run_at, run_at_recorded)
+            VALUES ('t', 'x', 'p', 'a', 'n', '2030-01-01T00:00:00Z', '2030-01-01T00:00:00Z', true)
+            """)
+        try connection.query("UPDATE scheduled_triggers SET run_at = '2031-01-01T00:00:00Z' WHERE id = 'x'")
+        let row = try connection.query("SELECT next_run_at, run_at_recorded FROM scheduled_triggers WHERE id = 'x'").first!
+        #expect(row["next_run_at"] == nil)
+        #expect(row["run_at_recorded"] == "f")
+    }
+}
+
+@Suite("database connection")
+struct ConnectionTests {
+    @Test("a statement error carries its SQLSTATE")
+    func sqlState() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        #expect { try connection.query("SELECT 1/0") } throws: { error in
+            guard let error = error as? PostgresError else { return false }
+            return error.sqlState == "22012" && error.kind == .statement && "\(error)".contains("division by zero")
+        }
+        // The connection is still usable after a failed statement.
+        #expect(try connection.query("SELECT 2 AS two").first!.int("two") == 2)
+    }
+
+    @Test("transactions roll back on error")
+    func rollback() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try connection.query("CREATE TABLE t (v int)")
+        #expect(throws: PostgresError.self) {
+            try connection.transaction {
+                try connection.query("INSERT INTO t VALUES (1)")
+                try connection.query("INSERT INTO t VALUES ('not a number')")
+            }
+        }
+        #expect(try connection.query("SELECT count(*) AS n FROM t").first!.int("n") == 0)
+    }
+
+    /// A loopback port that accepts TCP connections into its backlog but never answers,
+    /// so libpq waits for the server until connect_timeout.
+    static func silentListener() -> (descriptor: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        listen(fd, 16)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    @Test("an unreachable or silent database: a clear error, exit 1, password masked, within the timeout")
+    func badDatabaseURL() throws {
+        let (listener, silentPort) = Self.silentListener()
+        defer { close(listener) }
+        let urls = [
+            // Nothing listens on port 1 of loopback: refused at once.
+            "postgresql://dispatcher:hunter2-secret@127.0.0.1:1/scheduler",
+            // Accepts but never answers: connect_timeout (2 s here) ends it.
+            "postgresql://dispatcher:hunter2-secret@127.0.0.1:\(silentPort)/scheduler?connect_timeout=2",
+            // conninfo form.
+            "host=127.0.0.1 port=1 user=dispatcher password=hunter2-secret dbname=scheduler",
+        ]
+        for url in urls {
+            let started = monotonicSeconds()
+            let result = try ChildProcess.run(
+                "dispatch-due", ["run", "--record-only"], extraEnvironment: ["DATABASE_URL": url], timeoutSeconds: 30)
+            let elapsed = monotonicSeconds() - started
+            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.stderr.contains("database connection failed"), "\(result.stderr)")
+            #expect(result.stderr.contains("127.0.0.1"))
+            #expect(!result.stderr.contains("hunter2"), "password leaked: \(result.stderr)")
+            #expect(!result.stdout.contains("hunter2"))
+            // Generous bound: the point is "seconds, not the default two minutes of TCP".
+            #expect(elapsed < 15, "took \(elapsed) s")
+        }
+    }
+
+    @Test("an unparsable DATABASE_URL is reported without its password", arguments: [
+        "postgresql://dispatcher:hunter2-secret@host:notaport/db",
+        "host=x password=hunter2-secret bogus_option=1",
+    ])
+    func unparsable(url: String) throws {
+        let result = try ChildProcess.run("dispatch-due", ["run", "--record-only"], extraEnvironment: ["DATABASE_URL": url])
+        #expect(result.exitCode == 1)
+        #expect(!result.stderr.contains("hunter2"), "\(result.stderr)")
+        #expect(result.stderr.contains("database"))
+    }
+
+    @Test("masking passwords in connection strings", arguments: [
+        ("postgresql://u:pw@h/db", "postgresql://u:****@h/db"),
+        ("host=h password=pw dbname=d", "host=h password=**** dbname=d"),
+        ("postgresql://u@h/db?password=pw", "postgresql://u@h/db?password=****"),
+        ("host=h dbname=d", "host=h dbname=d"),
+    ])
+    func masking(input: String, expected: String) {
+        #expect(ConnectionString.masked(input) == expected)
+    }
 }
