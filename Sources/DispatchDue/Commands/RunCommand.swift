@@ -18,6 +18,9 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Only heal and record due slots; leave posting to a later cycle (no endpoint needed).")
     public var recordOnly = false
 
+    @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector).", valueName: "PATH"))
+    public var metricsFile: String?
+
     public init() {}
 
     public func run() throws {
@@ -32,15 +35,18 @@ public struct RunCommand: ParsableCommand {
                 try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
                 return
             }
+            var finished = false  // set when the stages returned; the metrics file says whether they did
             defer {
                 report.durationSeconds = deadline.elapsed
                 CycleSummary().log(report, to: logger)
+                if let metricsFile { CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection) }
             }
             try dispatcher.run(on: connection, deadline: deadline, report: &report)
             if !recordOnly {
                 try ExecutionStage(options: execution, logger: logger)
                     .run(on: connection, deadline: deadline, report: &report)
             }
+            finished = true
             if let code = StopSignal.exitCode {
                 logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
                 throw ExitCode(code)

@@ -1,12 +1,59 @@
 import ArgumentParser
+import Postgres
 
 public struct StatusCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Report backlog, lag and schedule errors.")
+        commandName: "status",
+        abstract: "Report backlog, lag and schedule errors; with --max-lag, a health check.",
+        discussion: """
+            Reports, on the database's clock: due triggers and the oldest one's lag \
+            (now - next_run_at), runnable invocations and the oldest one's lag \
+            (now - coalesce(next_attempt_at, created_at)), running invocations whose lease \
+            has passed, invocations by status, and triggers with a schedule_error (tenant, id, \
+            error; the first \(StatusReport.scheduleErrorListLimit) are listed). Changes nothing.
+
+            Exits 1 when the oldest lag is over --max-lag or the database cannot be reached, \
+            so it can back a health check or an alert.
+
+            \(ExitStatus.helpText)
+            """)
+
+    @OptionGroup public var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp(
+        "Exit 1 when a due trigger or runnable invocation has waited longer than this.", valueName: "SECONDS"))
+    public var maxLag: Double?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    public var json = false
 
     public init() {}
 
+    public func validate() throws {
+        if let maxLag, !(maxLag >= 0) { throw ValidationError("--max-lag must be 0 or more, got \(maxLag)") }
+    }
+
     public func run() throws {
-        throw ExitStatus.fail(ExitStatus.failure, "dispatch-due status: not implemented yet")
+        try reportingFailures {
+            let connection = try database.connect()
+            let report: StatusReport
+            do {
+                report = try StatusReport.measure(on: connection, maxLagSeconds: maxLag)
+            } catch let error as PostgresError where error.isUndefinedTable {
+                throw ExitStatus.fail(
+                    ExitStatus.failure, "dispatch-due status: schema missing (run `dispatch-due migrate`): \(error)")
+            }
+            if json {
+                StandardOutput.writeLine(report.json.compactText)
+            } else {
+                for line in report.text { StandardOutput.writeLine(line) }
+            }
+            if !report.isHealthy {
+                throw ExitStatus.fail(
+                    ExitStatus.failure,
+                    "dispatch-due status: oldest lag \(StatusReport.seconds(report.backlog.oldestLagSeconds)) s "
+                        + "is over --max-lag \(StatusReport.seconds(maxLag ?? 0)) s")
+            }
+        }
     }
 }

@@ -1,13 +1,32 @@
-import ArgumentParser
-
-/// The closing line of a cycle and its metrics file. Placeholder until operations land.
+/// The closing log line of a cycle (SPEC §5): one `cycle.finished` event with every counter,
+/// so an operator reading only the last line of each run knows what it did.
 public struct CycleSummary {
     public init() {}
 
-    public func log(_ report: CycleReport, to logger: Logger) {
-        logger.info("cycle.finished", [
-            "recorded": .int(report.recorded), "skipped_slots": .int(report.skippedSlots),
-            "posted": .int(report.posted), "duration_seconds": .double(report.durationSeconds),
-        ])
+    /// The fields, in the order they are logged. Shared with tests and the README's example.
+    public func fields(_ report: CycleReport) -> [(String, LogValue)] {
+        [
+            ("recorded", .int(report.recorded)),
+            ("skipped_slots", .int(report.skippedSlots)),
+            ("posted", .int(report.posted)),
+            ("accepted", .int(report.accepted)),
+            ("completed", .int(report.completed)),
+            ("retried", .int(report.retried)),
+            ("failed", .int(report.failed)),
+            ("cancelled", .int(report.cancelled)),
+            ("released", .int(report.released)),
+            ("reconciled", .int(report.reconciled)),
+            ("healed", .int(report.healed)),
+            ("schedule_errors", .int(report.scheduleErrors)),
+            ("slot_lag_seconds", .double(rounded(report.maxSlotLagSeconds))),
+            ("duration_seconds", .double(rounded(report.durationSeconds))),
+        ]
     }
+
+    public func log(_ report: CycleReport, to logger: Logger) {
+        logger.log(.info, "cycle.finished", fields: fields(report))
+    }
+
+    /// Milliseconds are enough for people and collectors; more digits are noise.
+    private func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
 }

@@ -18,9 +18,18 @@ public enum LogValue: Sendable, ExpressibleByStringLiteral, ExpressibleByInteger
         }
     }
 
+    /// Text values are quoted when they could be misread as several fields or lines:
+    /// empty, or holding a space, `=`, a quote, a backslash or a control character.
+    static func needsQuotes(_ text: String) -> Bool {
+        text.isEmpty || text.unicodeScalars.contains { scalar in
+            scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || scalar.value < 0x20
+                || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029
+        }
+    }
+
     var plainText: String {
         switch self {
-        case .string(let text): return text.contains(" ") || text.isEmpty ? JSONValue.quoted(text) : text
+        case .string(let text): return LogValue.needsQuotes(text) ? JSONValue.quoted(text) : text
         case .int(let value): return String(value)
         case .double(let value): return String(value)
         case .bool(let value): return value ? "true" : "false"
