@@ -16,7 +16,7 @@ DB_URL = $(shell scripts/local-db.sh url)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config
 
-.PHONY: deps build release test db-start db-stop run install bench soak embed-migrations clean
+.PHONY: deps build release test check-deploy db-start db-stop run install bench soak embed-migrations clean
 
 # Installs the C libraries and PostgreSQL only when something is missing.
 deps:
@@ -45,9 +45,13 @@ db-start: deps
 db-stop:
 	@scripts/local-db.sh stop
 
+# deploy/ files: systemd-analyze verify, kubernetes-validate, hadolint (tools installed on first use).
+check-deploy:
+	@scripts/check-deploy.sh
+
 # Tests find their PostgreSQL through DISPATCH_DUE_TEST_DATABASE_URL and create a private
 # database each; the binaries they spawn are found through DISPATCH_DUE_BIN_DIR.
-test: build db-start
+test: build db-start check-deploy
 	$(SWIFT_BUILD) --build-tests
 	DISPATCH_DUE_TEST_DATABASE_URL="$$(scripts/local-db.sh admin-url)" \
 	DISPATCH_DUE_BIN_DIR="$$($(SWIFT_BUILD) --show-bin-path)" \
