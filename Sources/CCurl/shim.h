@@ -38,4 +38,16 @@ static inline CURLcode dd_curl_easy_getinfo_pointer(CURL *h, CURLINFO i, void **
 static inline CURLMcode dd_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) {
     return curl_multi_setopt(m, o, v);
 }
+/// curl_multi_info_read's CURLMsg keeps the transfer result in a union; this reads it as a CURLcode.
+static inline CURLcode dd_curl_msg_result(const CURLMsg *m) {
+    return m->data.result;
+}
+/// CURLMSG_DONE as a plain int, so Swift compares without enum conversions.
+static inline int dd_curl_msg_is_done(const CURLMsg *m) {
+    return m->msg == CURLMSG_DONE;
+}
+/// CURLPIPE_MULTIPLEX is a macro with an L suffix; exposed as a long for CURLMOPT_PIPELINING.
+static inline long dd_curlpipe_multiplex(void) { return CURLPIPE_MULTIPLEX; }
+/// CURL_ERROR_SIZE is a macro; the error buffer we hand to CURLOPT_ERRORBUFFER must be this big.
+static inline size_t dd_curl_error_size(void) { return CURL_ERROR_SIZE; }
 #endif

@@ -1,1 +1,62 @@
-print("standin")
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// A stand-in for the agents execution API (shared/agents-api/executions.openapi.json) on
+// loopback, for `make run`, the tests and the benchmark. It records every request as a JSON
+// line and answers as told; the first line on stdout is the port it listens on.
+//
+//   agents-api-standin [--port N] [--record FILE] [--post-answer LIST] [--get-status LIST] [--api-key KEY]
+//
+// POST answers: accept, accept-no-run-id, status:NNN (or 500, 401, 403, 400, 404, 408, 302, 503),
+//   429[:S], 429-date[:S], 400-echo, slow[:MS], hang, close.
+// GET answers: running, suspended, completed, failed, hang, or a status code (404, 500, 401 …).
+// A list is comma-separated, one entry per request, the last repeating.
+// `POST /_standin/mode?post=LIST&get=LIST` switches answers while it runs.
+
+let usage = "usage: agents-api-standin [--port N] [--record FILE] [--post-answer LIST] [--get-status LIST] [--api-key KEY]"
+
+func fail(_ message: String) -> Never {
+    writeAll(2, Array((message + "\n").utf8))
+    exit(64)
+}
+
+var port = 0
+var recordPath: String?
+var postText = "accept"
+var getText = "completed"
+var apiKey: String?
+var arguments = CommandLine.arguments.dropFirst()
+while let argument = arguments.popFirst() {
+    func value() -> String {
+        guard let value = arguments.popFirst() else { fail("\(argument) needs a value\n\(usage)") }
+        return value
+    }
+    switch argument {
+    case "--port": port = Int(value()) ?? -1
+    case "--record": recordPath = value()
+    case "--post-answer": postText = value()
+    case "--get-status": getText = value()
+    case "--api-key": apiKey = value()
+    case "--help", "-h":
+        print(usage)
+        exit(0)
+    default: fail("unknown argument \(argument)\n\(usage)")
+    }
+}
+guard (0...65535).contains(port) else { fail("--port must be 0-65535") }
+guard let post = AnswerSequence.parse(postText, PostAnswer.parse) else { fail("unknown --post-answer \(postText)") }
+guard let get = AnswerSequence.parse(getText, GetAnswer.parse) else { fail("unknown --get-status \(getText)") }
+
+signal(SIGPIPE, SIG_IGN)
+var recordDescriptor: Int32 = -1
+if let recordPath {
+    recordDescriptor = open(recordPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard recordDescriptor >= 0 else { fail("cannot open \(recordPath): \(String(cString: strerror(errno)))") }
+}
+guard let listener = listenLoopback(port: port) else {
+    fail("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+}
+writeAll(1, Array("\(listener.port)\n".utf8))
+let shared = StandInState(post: post, get: get, recordDescriptor: recordDescriptor, apiKey: apiKey)
+acceptLoop(listener: listener.descriptor, shared: shared)

@@ -1,15 +1,328 @@
 import ArgumentParser
 import Postgres
 
-/// Endpoint options (SPEC §4, §5). Placeholder until the execution stage lands.
-public struct ExecutionOptions: ParsableArguments {
-    public init() {}
+/// Steps 4–6 of SPEC §2: post runnable invocations, then reconcile running ones, each as a
+/// pipeline: claim a batch (one statement), keep up to `--concurrency` requests in flight over
+/// curl's multi interface, record answers in batches (one statement each), repeat.
+/// Stops claiming at the deadline (max runtime or a stop signal), gives requests in flight a
+/// short grace, and puts what was never sent back.
+public struct ExecutionStage {
+    let options: ExecutionOptions
+    let logger: Logger
+
+    public init(options: ExecutionOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
+        guard !deadline.isPassed, try ExecutionStore.hasWork(on: connection) else { return }
+        let endpoint = try options.resolveEndpoint()
+        try ExecutionEngine(endpoint: endpoint, settings: options.settings, logger: logger)
+            .run(on: connection, deadline: deadline, report: &report)
+    }
 }
 
-/// Steps 4–5 of SPEC §2: post runnable invocations and reconcile running ones.
-/// Placeholder until the execution stage lands: recorded invocations stay `pending`.
-public struct ExecutionStage {
-    public init(options: ExecutionOptions, logger: Logger) {}
+/// The execution stage with its endpoint resolved. Public so tests and benchmarks can drive it
+/// in-process with explicit settings.
+public struct ExecutionEngine {
+    let endpoint: Endpoint
+    let settings: ExecutionSettings
+    let logger: Logger
+    let requests: ExecutionRequests
+    let rules: OutcomeRules
 
-    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {}
+    public init(endpoint: Endpoint, settings: ExecutionSettings, logger: Logger) {
+        self.endpoint = endpoint
+        self.settings = settings
+        self.logger = logger
+        requests = ExecutionRequests(endpoint: endpoint)
+        rules = OutcomeRules(settings: settings, secret: endpoint.apiKey)
+    }
+
+    /// Posts, then reconciles. Throws exit 3 when the endpoint rejects the credentials.
+    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
+        let client = try HTTPClient(
+            settings: HTTPSettings(
+                requestTimeoutSeconds: settings.requestTimeoutSeconds,
+                connectTimeoutSeconds: settings.connectTimeoutSeconds,
+                caFile: endpoint.caFile),
+            maxConnections: settings.concurrency)
+        var rejected = try drive(PostPhase(engine: self), client: client, on: connection, deadline: deadline, report: &report)
+        if !rejected {
+            rejected = try drive(
+                CheckPhase(engine: self), client: client, on: connection, deadline: deadline, report: &report)
+        }
+        if rejected {
+            throw ExitStatus.fail(
+                ExitStatus.credentialsRejected,
+                "dispatch-due: the agents API at \(endpoint.baseURL) rejected the credentials (HTTP 401/403); "
+                    + "claimed runs were put back. Check the API key.")
+        }
+    }
+
+    /// One pipeline. Returns true when the endpoint rejected the credentials.
+    private func drive<Phase: ExecutionPhase>(
+        _ phase: Phase, client: HTTPClient, on connection: borrowing Connection, deadline: CycleDeadline,
+        report: inout CycleReport
+    ) throws -> Bool {
+        var queue: [Phase.Job] = []
+        var head = 0
+        var inFlight: [Int: Phase.Job] = [:]
+        var nextTag = 0
+        var outcomes: [Phase.Outcome] = []
+        var exhausted = false
+        var rejected = false
+        var graceEnds: Double?
+        var lastFlush = WallClock.monotonicSeconds()
+
+        func flush(_ connection: borrowing Connection, _ report: inout CycleReport) throws {
+            guard !outcomes.isEmpty else { return }
+            try phase.record(outcomes, on: connection, report: &report)
+            outcomes.removeAll(keepingCapacity: true)
+            lastFlush = WallClock.monotonicSeconds()
+        }
+
+        while true {
+            let stopping = rejected || deadline.isPassed
+            if stopping {
+                if head < queue.count {
+                    outcomes.append(contentsOf: queue[head...].map(phase.notSent))
+                    head = queue.count
+                }
+                if graceEnds == nil { graceEnds = WallClock.monotonicSeconds() + settings.stopGraceSeconds }
+            } else if !exhausted, queue.count - head < settings.concurrency {
+                queue.removeFirst(head)
+                head = 0
+                let claimed = try phase.claim(limit: settings.claimSize, on: connection, report: &report)
+                exhausted = claimed.rowCount < settings.claimSize
+                queue.append(contentsOf: claimed.jobs)
+            }
+
+            while !stopping, inFlight.count < settings.concurrency, head < queue.count {
+                let job = queue[head]
+                head += 1
+                switch phase.request(for: job) {
+                case .success(let request):
+                    nextTag += 1
+                    try client.start(request, tag: nextTag)
+                    inFlight[nextTag] = job
+                    phase.sent(job, report: &report)
+                case .failure(let error):
+                    outcomes.append(phase.unsendable(job, error))
+                }
+            }
+
+            if inFlight.isEmpty, head >= queue.count, exhausted || stopping { break }
+            if let graceEnds, WallClock.monotonicSeconds() >= graceEnds {
+                // Cut off: these keep their lease and a later cycle recovers them (SPEC §2.6).
+                for tag in client.abandonAll() {
+                    if let job = inFlight.removeValue(forKey: tag) { phase.cutOff(job) }
+                }
+                break
+            }
+
+            if !inFlight.isEmpty {
+                for (tag, result) in client.poll(timeoutMilliseconds: 100) {
+                    guard let job = inFlight.removeValue(forKey: tag) else { continue }
+                    let outcome = phase.outcome(for: job, result)
+                    if phase.rejectsCredentials(outcome) { rejected = true }
+                    outcomes.append(outcome)
+                }
+            }
+            let due = outcomes.count >= settings.concurrency
+                || (inFlight.isEmpty && head >= queue.count)
+                || WallClock.monotonicSeconds() - lastFlush >= 0.05
+            if due { try flush(connection, &report) }
+        }
+        try flush(connection, &report)
+        return rejected
+    }
+
+    // MARK: logging
+
+    func log(_ level: LogLevel, _ event: String, ids: [(String, LogValue)], extra: [(String, LogValue)]) {
+        logger.log(level, event, fields: ids + extra)
+    }
+
+    static func fields(_ run: ClaimedRun) -> [(String, LogValue)] {
+        [
+            ("tenant", .string(run.tenantId)), ("project", .string(run.projectId)), ("agent", .string(run.agentId)),
+            ("trigger", .string(run.triggerId)), ("invocation", .string(run.id)), ("slot", .string(run.slot)),
+            ("attempt", .int(run.attempt)),
+        ]
+    }
+
+    static func fields(_ check: ClaimedCheck) -> [(String, LogValue)] {
+        [
+            ("tenant", .string(check.tenantId)), ("project", .string(check.projectId)),
+            ("agent", .string(check.agentId)), ("trigger", .string(check.triggerId)),
+            ("invocation", .string(check.id)), ("slot", .string(check.slot)), ("attempt", .int(check.attempt)),
+            ("execution", .string(check.executionId)),
+        ]
+    }
+
+    static func answerFields(httpStatus: Int?, error: String?) -> [(String, LogValue)] {
+        var fields: [(String, LogValue)] = []
+        if let httpStatus { fields.append(("http_status", .int(httpStatus))) }
+        if let error { fields.append(("error", .string(error))) }
+        return fields
+    }
+}
+
+/// What `drive` needs from a phase (posting, or asking about running executions).
+protocol ExecutionPhase {
+    associatedtype Job
+    associatedtype Outcome
+    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
+        -> (jobs: [Job], rowCount: Int)
+    func request(for job: Job) -> Result<HTTPRequest, RequestError>
+    func sent(_ job: Job, report: inout CycleReport)
+    func outcome(for job: Job, _ result: HTTPResult) -> Outcome
+    func unsendable(_ job: Job, _ error: RequestError) -> Outcome
+    func notSent(_ job: Job) -> Outcome
+    func cutOff(_ job: Job)
+    func rejectsCredentials(_ outcome: Outcome) -> Bool
+    func record(_ outcomes: [Outcome], on connection: borrowing Connection, report: inout CycleReport) throws
+}
+
+/// Step 4: POST runnable invocations.
+struct PostPhase: ExecutionPhase {
+    let engine: ExecutionEngine
+
+    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
+        -> (jobs: [ClaimedRun], rowCount: Int)
+    {
+        let claimed = try ExecutionStore.claimRuns(
+            limit: limit, leaseSeconds: engine.settings.leaseSeconds, on: connection)
+        var jobs: [ClaimedRun] = []
+        jobs.reserveCapacity(claimed.count)
+        for (run, cancelReason) in claimed {
+            if let cancelReason {
+                report.cancelled += 1
+                engine.log(.info, "invocation.cancelled", ids: ExecutionEngine.fields(run), extra: [("reason", .string(cancelReason))])
+            } else {
+                jobs.append(run)
+            }
+        }
+        return (jobs, claimed.count)
+    }
+
+    func request(for run: ClaimedRun) -> Result<HTTPRequest, RequestError> {
+        Result { () throws(RequestError) in try engine.requests.post(run) }
+    }
+
+    func sent(_ run: ClaimedRun, report: inout CycleReport) { report.posted += 1 }
+
+    func outcome(for run: ClaimedRun, _ result: HTTPResult) -> PostOutcome { engine.rules.outcome(for: run, result) }
+
+    func unsendable(_ run: ClaimedRun, _ error: RequestError) -> PostOutcome {
+        PostOutcome(run: run, action: .failed, error: error.message)
+    }
+
+    func notSent(_ run: ClaimedRun) -> PostOutcome { PostOutcome(run: run, action: .release) }
+
+    func cutOff(_ run: ClaimedRun) {
+        engine.log(.warning, "invocation.cut_off", ids: ExecutionEngine.fields(run), extra: [])
+    }
+
+    func rejectsCredentials(_ outcome: PostOutcome) -> Bool { outcome.action == .rejected }
+
+    func record(_ outcomes: [PostOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
+        let updated = try ExecutionStore.record(outcomes, on: connection)
+        if updated < outcomes.count {
+            engine.logger.warning(
+                "invocation.lease_lost",
+                ["count": .int(outcomes.count - updated), "hint": "another dispatcher took over after the lease ran out"])
+        }
+        for outcome in outcomes {
+            let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
+            let ids = ExecutionEngine.fields(outcome.run)
+            switch outcome.action {
+            case .accepted:
+                report.accepted += 1
+                engine.log(.info, "invocation.accepted", ids: ids, extra: answer + [("execution", .string(outcome.executionId ?? ""))])
+            case .completed:
+                report.completed += 1
+                engine.log(.info, "invocation.completed", ids: ids, extra: answer)
+            case .retry:
+                report.retried += 1
+                engine.log(.warning, "invocation.retry", ids: ids, extra: answer + [("delay_seconds", .double(outcome.delaySeconds ?? 0))])
+            case .failed:
+                report.failed += 1
+                engine.log(.warning, "invocation.failed", ids: ids, extra: answer)
+            case .rejected:
+                report.released += 1
+                engine.log(.error, "invocation.credentials_rejected", ids: ids, extra: answer)
+            case .release:
+                report.released += 1
+                engine.log(.info, "invocation.released", ids: ids, extra: [])
+            }
+        }
+    }
+}
+
+/// Step 5: ask about running executions.
+struct CheckPhase: ExecutionPhase {
+    let engine: ExecutionEngine
+
+    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
+        -> (jobs: [ClaimedCheck], rowCount: Int)
+    {
+        let checks = try ExecutionStore.claimChecks(
+            limit: limit, leaseSeconds: engine.settings.leaseSeconds, on: connection)
+        return (checks, checks.count)
+    }
+
+    func request(for check: ClaimedCheck) -> Result<HTTPRequest, RequestError> {
+        Result { () throws(RequestError) in try engine.requests.status(check) }
+    }
+
+    func sent(_ check: ClaimedCheck, report: inout CycleReport) {}
+
+    func outcome(for check: ClaimedCheck, _ result: HTTPResult) -> CheckOutcome { engine.rules.outcome(for: check, result) }
+
+    func unsendable(_ check: ClaimedCheck, _ error: RequestError) -> CheckOutcome {
+        CheckOutcome(check: check, action: .failed, error: error.message)
+    }
+
+    func notSent(_ check: ClaimedCheck) -> CheckOutcome { CheckOutcome(check: check, action: .release) }
+
+    func cutOff(_ check: ClaimedCheck) {
+        engine.log(.warning, "invocation.check_cut_off", ids: ExecutionEngine.fields(check), extra: [])
+    }
+
+    func rejectsCredentials(_ outcome: CheckOutcome) -> Bool { outcome.action == .rejected }
+
+    func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
+        let updated = try ExecutionStore.record(outcomes, on: connection)
+        if updated < outcomes.count {
+            engine.logger.warning(
+                "invocation.lease_lost",
+                ["count": .int(outcomes.count - updated), "hint": "another dispatcher took over after the lease ran out"])
+        }
+        for outcome in outcomes {
+            let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
+            let ids = ExecutionEngine.fields(outcome.check)
+            if outcome.action != .release { report.reconciled += 1 }
+            switch outcome.action {
+            case .completed:
+                report.completed += 1
+                engine.log(.info, "invocation.completed", ids: ids, extra: answer)
+            case .retry:
+                report.retried += 1
+                engine.log(.warning, "invocation.retry", ids: ids, extra: answer + [("delay_seconds", .double(outcome.delaySeconds ?? 0))])
+            case .failed:
+                report.failed += 1
+                engine.log(.warning, "invocation.failed", ids: ids, extra: answer)
+            case .wait:
+                engine.log(.debug, "invocation.still_running", ids: ids, extra: answer)
+            case .rejected:
+                engine.log(.error, "invocation.credentials_rejected", ids: ids, extra: answer)
+            case .release:
+                report.released += 1
+                engine.log(.info, "invocation.released", ids: ids, extra: [])
+            }
+        }
+    }
 }

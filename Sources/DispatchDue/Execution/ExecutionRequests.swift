@@ -1,0 +1,79 @@
+/// The HTTP requests of SPEC §4, built from claimed rows. Pure: no I/O.
+struct ExecutionRequests: Sendable {
+    var endpoint: Endpoint
+
+    /// Body bytes kept from an answer: 1 KiB for `last_error`, plus the key's length so that a
+    /// key echoed across the cut is still found and redacted before cutting.
+    var errorBodyLimit: Int { OutcomeRules.bodyLimit + endpoint.apiKey.utf8.count }
+
+    /// `POST {url}/run/api/executions?ref={ref}`.
+    func post(_ run: ClaimedRun) throws(RequestError) -> HTTPRequest {
+        var headers = try identityHeaders(
+            tenant: run.tenantId, project: run.projectId, agent: run.agentId, runAsUser: run.runAsUserId)
+        headers.append("Idempotency-Key: " + (try headerValue("idempotency key", "\(run.idempotencyKey)-\(run.attempt)")))
+        headers.append("Content-Type: application/json")
+        headers.append("Accept: text/event-stream")
+        return HTTPRequest(
+            method: .post,
+            url: endpoint.baseURL + "/run/api/executions?ref=" + Redaction.percentEncoded(run.ref),
+            headers: headers,
+            body: ExecutionRequests.body(run),
+            stopAfterSuccessHeaders: true,
+            bodyLimit: errorBodyLimit)
+    }
+
+    /// `GET {url}/run/api/executions/{id}`.
+    func status(_ check: ClaimedCheck) throws(RequestError) -> HTTPRequest {
+        var headers = try identityHeaders(
+            tenant: check.tenantId, project: check.projectId, agent: check.agentId, runAsUser: check.runAsUserId)
+        headers.append("Accept: application/json")
+        return HTTPRequest(
+            method: .get,
+            url: endpoint.baseURL + "/run/api/executions/" + Redaction.percentEncoded(check.executionId),
+            headers: headers,
+            body: nil,
+            stopAfterSuccessHeaders: false,
+            bodyLimit: max(64 * 1024, errorBodyLimit))
+    }
+
+    /// `{"messages":[{"role":"user","content":MESSAGE}],"forwardedHeaders":{…}}`.
+    static func body(_ run: ClaimedRun) -> String {
+        let payload = run.payload.flatMap { try? JSONValue.parse($0) }
+        let message = MessageRendering.render(template: run.template, payload: payload)
+        var body = "{\"messages\":[{\"role\":\"user\",\"content\":"
+        JSONValue.writeString(message, to: &body)
+        body += "}],\"forwardedHeaders\":{\"x-inkeep-client-timezone\":"
+        JSONValue.writeString(run.timeZone, to: &body)
+        body += ",\"x-inkeep-client-timestamp\":"
+        JSONValue.writeString(run.slot, to: &body)
+        body += "}}"
+        return body
+    }
+
+    private func identityHeaders(tenant: String, project: String, agent: String, runAsUser: String?)
+        throws(RequestError) -> [String]
+    {
+        var headers = [
+            "Authorization: Bearer \(endpoint.apiKey)",
+            "x-inkeep-tenant-id: " + (try headerValue("tenant id", tenant)),
+            "x-inkeep-project-id: " + (try headerValue("project id", project)),
+            "x-inkeep-agent-id: " + (try headerValue("agent id", agent)),
+        ]
+        if let runAsUser, !runAsUser.isEmpty {
+            headers.append("x-inkeep-run-as-user-id: " + (try headerValue("run_as_user_id", runAsUser)))
+        }
+        return headers
+    }
+
+    /// A header value may not contain line breaks (they would start a new header).
+    private func headerValue(_ what: String, _ value: String) throws(RequestError) -> String {
+        guard !value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+            throw RequestError(message: "\(what) contains a line break and cannot be sent as a header")
+        }
+        return value
+    }
+}
+
+struct RequestError: Error, Sendable {
+    var message: String
+}

@@ -1,0 +1,227 @@
+import Postgres
+
+/// The SQL of the execution stage (SPEC §2.4–2.5). Every statement handles a whole batch:
+/// claims lock with `FOR UPDATE SKIP LOCKED` and update in the same statement (one implicit
+/// transaction), results come back as arrays unnested into one UPDATE.
+/// Results are written only while the row still carries the lease this dispatcher set.
+enum ExecutionStore {
+    /// True when there is anything to post or reconcile now (so the endpoint settings are needed).
+    static func hasWork(on connection: borrowing Connection) throws -> Bool {
+        let row = try connection.query(
+            """
+            SELECT EXISTS (
+                       SELECT 1 FROM scheduled_trigger_invocations
+                       WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now())
+                OR EXISTS (
+                       SELECT 1 FROM scheduled_trigger_invocations
+                       WHERE status = 'running' AND (lease_expires_at < now() OR lease_expires_at IS NULL))
+                   AS has_work
+            """
+        ).first
+        return try row?.bool("has_work") ?? false
+    }
+
+    /// Claims up to `limit` runnable invocations: `pending` ones due now, oldest first, and
+    /// `running` ones without an execution whose lease ran out (a crashed dispatcher's).
+    /// Those whose trigger is disabled or deleted become `cancelled`; the rest `running` with a
+    /// lease of `leaseSeconds`. Returns both kinds (`cancelled` has a reason).
+    static func claimRuns(limit: Int, leaseSeconds: Double, on connection: borrowing Connection) throws
+        -> [(run: ClaimedRun, cancelReason: String?)]
+    {
+        let rows = try connection.query(
+            """
+            WITH runnable AS (
+                SELECT tenant_id, id, scheduled_trigger_id, coalesce(next_attempt_at, created_at) AS due_at
+                FROM scheduled_trigger_invocations
+                WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()
+                ORDER BY coalesce(next_attempt_at, created_at)
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ), abandoned AS (
+                SELECT tenant_id, id, scheduled_trigger_id, lease_expires_at AS due_at
+                FROM scheduled_trigger_invocations
+                WHERE status = 'running' AND execution_id IS NULL
+                  AND (lease_expires_at < now() OR lease_expires_at IS NULL)
+                ORDER BY lease_expires_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                SELECT c.tenant_id, c.id,
+                       t.id IS NOT NULL AS trigger_exists,
+                       coalesce(t.enabled, false) AS live,
+                       coalesce(t.cron_timezone, 'UTC') AS time_zone,
+                       t.message_template, t.run_as_user_id,
+                       coalesce(t.max_retries, 1) AS max_retries,
+                       coalesce(t.retry_delay_seconds, 60) AS retry_delay_seconds
+                FROM (SELECT * FROM abandoned UNION ALL SELECT * FROM runnable) c
+                LEFT JOIN scheduled_triggers t
+                       ON t.tenant_id = c.tenant_id AND t.id = c.scheduled_trigger_id
+                ORDER BY c.due_at NULLS FIRST
+                LIMIT $1
+            )
+            UPDATE scheduled_trigger_invocations i
+            SET status = CASE WHEN c.live THEN 'running' ELSE 'cancelled' END,
+                lease_expires_at = CASE WHEN c.live THEN now() + make_interval(secs => $2::float8) END,
+                completed_at = CASE WHEN c.live THEN i.completed_at ELSE now() END,
+                last_error = CASE WHEN c.live THEN i.last_error
+                                  WHEN c.trigger_exists THEN 'cancelled: trigger disabled'
+                                  ELSE 'cancelled: trigger deleted' END
+            FROM claimed c
+            WHERE i.tenant_id = c.tenant_id AND i.id = c.id
+            RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id, i.ref,
+                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      i.idempotency_key, i.attempt_number, i.lease_expires_at::text AS lease,
+                      i.resolved_payload::text AS payload,
+                      c.live, c.trigger_exists, c.time_zone, c.message_template, c.run_as_user_id,
+                      c.max_retries, c.retry_delay_seconds
+            """,
+            [limit, String(leaseSeconds)])
+        return try rows.map { row in
+            let run = ClaimedRun(
+                tenantId: try row.string("tenant_id"), id: try row.string("id"),
+                projectId: try row.string("project_id"), agentId: try row.string("agent_id"),
+                triggerId: try row.string("scheduled_trigger_id"), ref: try row.string("ref"),
+                slot: try row.string("slot"), idempotencyKey: try row.string("idempotency_key"),
+                attempt: try row.int("attempt_number"), lease: row["lease"] ?? "",
+                payload: row["payload"], template: row["message_template"],
+                timeZone: try row.string("time_zone"), runAsUserId: row["run_as_user_id"],
+                maxRetries: try row.int("max_retries"), retryDelaySeconds: try row.int("retry_delay_seconds"))
+            if try row.bool("live") { return (run, nil) }
+            return (run, try row.bool("trigger_exists") ? "trigger disabled" : "trigger deleted")
+        }
+    }
+
+    /// Records a batch of POST outcomes in one statement. Returns the ids it updated (a row
+    /// whose lease passed to another dispatcher is left to that dispatcher).
+    @discardableResult
+    static func record(_ outcomes: [PostOutcome], on connection: borrowing Connection) throws -> Int {
+        guard !outcomes.isEmpty else { return 0 }
+        let rows = try connection.query(
+            """
+            UPDATE scheduled_trigger_invocations i
+            SET status = r.status,
+                attempt_number = i.attempt_number + CASE WHEN r.action = 'retry' THEN 1 ELSE 0 END,
+                next_attempt_at = CASE WHEN r.action = 'retry'
+                                       THEN greatest(now() + make_interval(secs => r.delay), r.not_before::timestamptz)
+                                       ELSE i.next_attempt_at END,
+                lease_expires_at = CASE WHEN r.action = 'accepted'
+                                        THEN now() + make_interval(secs => r.delay) END,
+                execution_id = CASE WHEN r.action = 'accepted' THEN r.execution_id END,
+                started_at = CASE WHEN r.action IN ('accepted', 'completed') THEN now() ELSE i.started_at END,
+                completed_at = CASE WHEN r.status IN ('completed', 'failed') THEN now() ELSE i.completed_at END,
+                last_http_status = CASE WHEN r.action = 'release' THEN i.last_http_status ELSE r.http_status END,
+                last_error = CASE WHEN r.action = 'release' THEN i.last_error ELSE r.error END
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::int[], $7::text[], $8::text[], $9::float8[], $10::text[])
+                 AS r(tenant_id, id, lease, action, status, http_status, error, execution_id, delay, not_before)
+            WHERE i.tenant_id = r.tenant_id AND i.id = r.id
+              AND i.status = 'running' AND i.lease_expires_at = r.lease::timestamptz
+            RETURNING i.id
+            """,
+            [
+                PostgresArray(outcomes.map { $0.run.tenantId }),
+                PostgresArray(outcomes.map { $0.run.id }),
+                PostgresArray(outcomes.map { $0.run.lease }),
+                PostgresArray(outcomes.map { $0.action.rawValue }),
+                PostgresArray(outcomes.map { $0.status }),
+                PostgresArray(outcomes.map { $0.httpStatus.map(String.init) }),
+                PostgresArray(outcomes.map { $0.error }),
+                PostgresArray(outcomes.map { $0.executionId }),
+                PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
+                PostgresArray(outcomes.map { $0.notBefore }),
+            ])
+        return rows.count
+    }
+
+    /// Claims up to `limit` running invocations with an execution whose lease (next check
+    /// time) has passed, giving each a new lease so only this dispatcher asks about it.
+    static func claimChecks(limit: Int, leaseSeconds: Double, on connection: borrowing Connection) throws
+        -> [ClaimedCheck]
+    {
+        let rows = try connection.query(
+            """
+            WITH due AS (
+                SELECT tenant_id, id, scheduled_trigger_id
+                FROM scheduled_trigger_invocations
+                WHERE status = 'running' AND execution_id IS NOT NULL
+                  AND (lease_expires_at < now() OR lease_expires_at IS NULL)
+                ORDER BY lease_expires_at NULLS FIRST
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                SELECT d.tenant_id, d.id, t.run_as_user_id,
+                       coalesce(t.max_retries, 1) AS max_retries,
+                       coalesce(t.retry_delay_seconds, 60) AS retry_delay_seconds,
+                       coalesce(t.timeout_seconds, 780) AS timeout_seconds
+                FROM due d
+                LEFT JOIN scheduled_triggers t ON t.tenant_id = d.tenant_id AND t.id = d.scheduled_trigger_id
+            )
+            UPDATE scheduled_trigger_invocations i
+            SET lease_expires_at = now() + make_interval(secs => $2::float8)
+            FROM claimed c
+            WHERE i.tenant_id = c.tenant_id AND i.id = c.id
+            RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id,
+                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      i.attempt_number, i.lease_expires_at::text AS lease, i.execution_id,
+                      c.run_as_user_id, c.max_retries, c.retry_delay_seconds, c.timeout_seconds,
+                      now() - coalesce(i.started_at, i.created_at) > make_interval(secs => c.timeout_seconds)
+                          AS past_timeout
+            """,
+            [limit, String(leaseSeconds)])
+        return try rows.map { row in
+            ClaimedCheck(
+                tenantId: try row.string("tenant_id"), id: try row.string("id"),
+                projectId: try row.string("project_id"), agentId: try row.string("agent_id"),
+                triggerId: try row.string("scheduled_trigger_id"), slot: try row.string("slot"),
+                attempt: try row.int("attempt_number"), lease: row["lease"] ?? "",
+                executionId: try row.string("execution_id"), runAsUserId: row["run_as_user_id"],
+                maxRetries: try row.int("max_retries"), retryDelaySeconds: try row.int("retry_delay_seconds"),
+                timeoutSeconds: try row.int("timeout_seconds"), pastTimeout: try row.bool("past_timeout"))
+        }
+    }
+
+    /// Records a batch of status-check outcomes in one statement. The `conversationId` is
+    /// appended once per attempt (not again when the same attempt is asked about later).
+    @discardableResult
+    static func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection) throws -> Int {
+        guard !outcomes.isEmpty else { return 0 }
+        let rows = try connection.query(
+            """
+            UPDATE scheduled_trigger_invocations i
+            SET status = r.status,
+                attempt_number = i.attempt_number + CASE WHEN r.action = 'retry' THEN 1 ELSE 0 END,
+                next_attempt_at = CASE WHEN r.action = 'retry'
+                                       THEN now() + make_interval(secs => r.delay)
+                                       ELSE i.next_attempt_at END,
+                lease_expires_at = CASE WHEN r.action = 'wait' THEN now() + make_interval(secs => r.delay) END,
+                execution_id = CASE WHEN r.action = 'retry' THEN NULL ELSE i.execution_id END,
+                completed_at = CASE WHEN r.status IN ('completed', 'failed') THEN now() ELSE i.completed_at END,
+                conversation_ids = CASE WHEN r.conversation_id IS NULL
+                                          OR i.conversation_ids @> jsonb_build_array(r.conversation_id)
+                                        THEN i.conversation_ids
+                                        ELSE i.conversation_ids || jsonb_build_array(r.conversation_id) END,
+                last_http_status = CASE WHEN r.action = 'release' THEN i.last_http_status
+                                        ELSE coalesce(r.http_status, i.last_http_status) END,
+                last_error = CASE WHEN r.action IN ('release', 'completed') OR (r.action = 'wait' AND r.error IS NULL)
+                                  THEN i.last_error ELSE r.error END
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::int[], $7::text[], $8::text[], $9::float8[])
+                 AS r(tenant_id, id, lease, action, status, http_status, error, conversation_id, delay)
+            WHERE i.tenant_id = r.tenant_id AND i.id = r.id
+              AND i.status = 'running' AND i.lease_expires_at = r.lease::timestamptz
+            RETURNING i.id
+            """,
+            [
+                PostgresArray(outcomes.map { $0.check.tenantId }),
+                PostgresArray(outcomes.map { $0.check.id }),
+                PostgresArray(outcomes.map { $0.check.lease }),
+                PostgresArray(outcomes.map { $0.action.rawValue }),
+                PostgresArray(outcomes.map { $0.status }),
+                PostgresArray(outcomes.map { $0.httpStatus.map(String.init) }),
+                PostgresArray(outcomes.map { $0.error }),
+                PostgresArray(outcomes.map { $0.conversationId }),
+                PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
+            ])
+        return rows.count
+    }
+}
