@@ -51,7 +51,8 @@ public enum SlotPlanner {
 
     /// The plan for a cron trigger whose stored next slot `due` is at or before `now`.
     public static func planCron(
-        schedule: CronSchedule, due: Instant, now: Instant, policy: MisfirePolicy
+        schedule: CronSchedule, due: Instant, now: Instant, policy: MisfirePolicy,
+        countCap: Int = skippedCountCap
     ) -> SlotPlan {
         // Common case: only `due` has passed; every policy fires it (skip: unless it is too late).
         guard let following = schedule.next(after: due) else {
@@ -76,7 +77,8 @@ public enum SlotPlanner {
             // fires them), otherwise the first future slot.
             return SlotPlan(slots: slots, nextRunAt: cursor)
         case .latest, .skip:
-            let (latest, missedBefore, capped) = latestSlot(schedule: schedule, from: following, now: now)
+            let (latest, missedBefore, capped) = latestSlot(
+                schedule: schedule, from: following, now: now, countCap: countCap)
             let skippedBeforeLatest = missedBefore + 1  // `due` itself and the ones after it
             guard let future = schedule.next(after: latest) else {
                 return .failed("cron expression has no slot after \(latest.iso8601)")
@@ -99,12 +101,12 @@ public enum SlotPlanner {
     /// with how many slots lie between `first` (inclusive) and it (exclusive).
     /// Walks slot by slot up to the cap, then jumps to a window just before `now` so a long
     /// outage of an every-minute schedule costs bounded work.
-    static func latestSlot(schedule: CronSchedule, from first: Instant, now: Instant)
+    static func latestSlot(schedule: CronSchedule, from first: Instant, now: Instant, countCap: Int)
         -> (latest: Instant, between: Int, capped: Bool)
     {
         var latest = first
         var between = 0
-        while between < skippedCountCap {
+        while between < countCap {
             guard let next = schedule.next(after: latest), next <= now else {
                 return (latest, between, false)
             }
