@@ -225,7 +225,7 @@ public struct TriggersCommand: ParsableCommand {
             try managing {
                 let connection = try database.connect()
                 let result = try TriggerStore().disable(tenant: tenant, id: id, on: connection)
-                TriggerReport.write(result, verb: "disabled", json: json)
+                TriggerReport.write(result, verb: result.changed ? "disabled" : "already disabled", json: json)
             }
         }
     }
@@ -372,7 +372,9 @@ enum TriggerReport {
         var lines: [String] = []
         if let verb {
             lines.append("\(verb) trigger \(record.id) (tenant \(d.tenantID))")
-            if result.cancelled > 0 { lines.append("cancelled \(result.cancelled) pending invocation(s) no longer in the schedule") }
+            if result.cancelled > 0 || verb == "disabled" {
+                lines.append("cancelled \(result.cancelled) pending invocation(s)\(verb == "updated" ? " no longer in the schedule" : "")")
+            }
         }
         func field(_ label: String, _ value: String) { lines.append(label.padding(20) + value) }
         field("id:", record.id)

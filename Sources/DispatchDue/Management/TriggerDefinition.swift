@@ -86,31 +86,36 @@ public struct TriggerDefinition: Sendable, Equatable {
         }
     }
 
-    /// Validates the schedule (cron and zone through the `Schedules` engine) and returns it.
+    /// Validates the schedule (cron and zone through the `Schedules` engine) and returns it;
+    /// the message names the flag to fix.
     public func validateSchedule() throws(ManagementError) -> TriggerSchedule {
         switch (cronExpression, runAt) {
         case (nil, nil): throw .invalid("a trigger needs a schedule: give --cron EXPR or --at INSTANT")
         case (.some, .some): throw .invalid("give either --cron or --at, not both")
-        case let (cron?, nil):
-            do {
-                return TriggerSchedule(timing: .cron(try CronSchedule(expression: cron, timeZone: timeZone)))
-            } catch {
-                throw .invalid(Self.scheduleMessage(error, cron: cron, zone: timeZone))
-            }
-        case let (nil, runAt?):
-            do {
-                return TriggerSchedule(timing: .once(runAt, try TimeZoneRules.named(timeZone)))
-            } catch {
-                throw .invalid("--tz: \(error.message); use an IANA name such as Europe/Berlin")
-            }
+        default: break
+        }
+        do {
+            return try resolveSchedule()
+        } catch {
+            throw .invalid(Self.scheduleMessage(error, cron: cronExpression, zone: timeZone))
         }
     }
 
-    static func scheduleMessage(_ error: ScheduleError, cron: String, zone: String) -> String {
-        if error.message.contains("time zone") {
+    /// The schedule as the dispatcher would compute it; the error is what goes into
+    /// schedule_error (no flag names: the row may have been written by SQL).
+    public func resolveSchedule() throws(ScheduleError) -> TriggerSchedule {
+        if let cronExpression {
+            return TriggerSchedule(timing: .cron(try CronSchedule(expression: cronExpression, timeZone: timeZone)))
+        }
+        guard let runAt else { throw ScheduleError("neither cron_expression nor run_at is set") }
+        return TriggerSchedule(timing: .once(runAt, try TimeZoneRules.named(timeZone)))
+    }
+
+    static func scheduleMessage(_ error: ScheduleError, cron: String?, zone: String) -> String {
+        if error.message.contains("time zone") || cron == nil {
             return "--tz: \(error.message); use an IANA name such as Europe/Berlin"
         }
-        return "--cron \"\(cron)\": \(error.message)"
+        return "--cron \"\(cron ?? "")\": \(error.message)"
     }
 
     static func checkText(_ flag: String, _ value: String, limit: Int, required: Bool) throws(ManagementError) {

@@ -80,7 +80,7 @@ public struct TriggerRecord: Sendable {
     }
 
     /// The stored schedule, or nil when it cannot be computed (invalid cron or zone written by SQL).
-    public var schedule: TriggerSchedule? { try? definition.validateSchedule() }
+    public var schedule: TriggerSchedule? { try? definition.resolveSchedule() }
 
     /// The zone's rules, or nil when the stored name is unknown.
     public var zone: TimeZoneRules? { try? TimeZoneRules.named(definition.timeZone) }

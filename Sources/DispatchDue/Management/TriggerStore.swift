@@ -178,14 +178,17 @@ public struct TriggerStore {
             }
             // The row trigger clears next_run_at, schedule_error and run_at_recorded.
             try connection.query(Self.setEnabled, [tenant, id, true])
-            do {
-                let schedule = try current.definition.validateSchedule()
-                try Self.schedule(tenant: tenant, id: id, schedule, now: now, on: connection)
-            } catch let error as ManagementError {
+            let schedule: TriggerSchedule
+            do throws(ScheduleError) {
+                schedule = try current.definition.resolveSchedule()
+            } catch {
                 // A schedule written by SQL that cannot be computed: enabled, with the reason
-                // recorded where `status` and `triggers list` show it.
-                try connection.query(Self.setSchedule, [tenant, id, nil as String?, error.description, false])
+                // recorded where `status` and `triggers list` show it (as the heal would).
+                try connection.query(Self.setSchedule, [tenant, id, nil as String?, error.message, false])
+                return TriggerWriteResult(
+                    record: try fetch(tenant: tenant, id: id, on: connection), now: now, cancelled: 0, changed: true)
             }
+            try Self.schedule(tenant: tenant, id: id, schedule, now: now, on: connection)
             let record = try fetch(tenant: tenant, id: id, on: connection)
             return TriggerWriteResult(record: record, now: now, cancelled: 0, changed: true)
         }
