@@ -41,6 +41,17 @@ struct ExecutionCrashTests {
                 dispatcher.send(SIGKILL)
                 _ = dispatcher.wait()
             }
+            // A killed client's last statement may still be running in its server session and
+            // commit afterwards (a claim with a fresh lease); wait until those sessions are gone.
+            let waitStart = monotonicSeconds()
+            while try connection.query(
+                """
+                SELECT count(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'dispatch-due'
+                """
+            ).first!.int("n") > 0, monotonicSeconds() - waitStart < 30 {
+                usleep(20_000)
+            }
             // Time passes: the killed dispatchers' leases run out.
             try connection.query(
                 """
@@ -86,12 +97,14 @@ struct ExecutionCrashTests {
             keysBySlot["\(trigger) \(stamp)", default: []].insert(key)
         }
         #expect(keysBySlot.count == total, "kills at \(kills) s")
-        #expect(keysBySlot.values.allSatisfy { $0.count == 1 }, "kills at \(kills) s")
+        let mixed = keysBySlot.filter { $0.value.count > 1 }
+        #expect(mixed.isEmpty, "\(mixed.count) slots posted under different keys, e.g. \(mixed.first.map { "\($0)" } ?? "")")
         let expectedKeys = try Set(
             connection.query("SELECT idempotency_key || '-1' AS key FROM scheduled_trigger_invocations").map {
                 try $0.string("key")
             })
-        #expect(Set(keysBySlot.values.flatMap { $0 }) == expectedKeys)
+        let missing = expectedKeys.subtracting(keysBySlot.values.flatMap { $0 })
+        #expect(missing.isEmpty, "\(missing.count) slots never posted, e.g. \(missing.sorted().prefix(3))")
         // Duplicates exist only for requests a kill caught between sending and recording: per
         // killed dispatcher at most the 16 in flight plus fewer than 16 answers not yet written.
         #expect(posts.count - total <= 4 * 32, "\(posts.count - total) duplicates; kills at \(kills) s")
