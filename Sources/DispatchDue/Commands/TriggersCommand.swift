@@ -441,11 +441,12 @@ enum ManagementExit {
     static let helpText = """
         EXIT CODES:
           0    done (also when there was nothing to change)
-          1    not found (no such id for that tenant, including another tenant's id), refused
-               by the row's state (e.g. cancelling a completed invocation, a trigger id that
-               exists), or the database could not be reached / the schema is missing
-          64   usage error: invalid cron, zone, JSON, instant, out-of-range number, conflicting
-               options; nothing is written
+          1    not found: no such id for that tenant (another tenant's id
+               included); refused by the row's state (a taken trigger id,
+               cancelling a finished invocation); database unreachable or
+               schema missing
+          64   usage error: bad cron, zone, JSON, instant or number, missing
+               or conflicting options; nothing is written
 
         ENVIRONMENT:
           DATABASE_URL  libpq conninfo or URI (unset: libpq's PG* defaults)
