@@ -67,5 +67,17 @@ run: build db-start
 install: release
 	install -D -m 0755 "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
 
+# Benchmarks (BENCHMARKS.md): a release build like `make release`, its own PostgreSQL cluster
+# (scripts/local-db.sh start bench) and stand-in endpoint; a few minutes. BENCH_ARGS=--quick for a smoke run.
+bench: deps embed-migrations
+	$(SWIFT_BUILD) -c release --static-swift-stdlib
+	python3 Benchmarks/bench.py --bin "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)" $(BENCH_ARGS)
+
+# Long fault drills: random SIGKILLs, PostgreSQL restarts and a misbehaving endpoint over many
+# cycles, then nothing lost or doubled (its own cluster "soak"). SOAK_ARGS=--cycles N.
+soak: deps embed-migrations
+	$(SWIFT_BUILD) -c release --static-swift-stdlib
+	python3 Benchmarks/soak.py --bin "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)" $(SOAK_ARGS)
+
 clean:
 	rm -rf .build .build-*
