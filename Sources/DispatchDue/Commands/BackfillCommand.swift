@@ -53,7 +53,7 @@ public struct BackfillCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try reportingFailures {
+        try reportingFailures(logging: logging) {
             StopSignal.install()
             let logger = logging.makeLogger()
             let deadline = CycleDeadline(maxRuntimeSeconds: maxRuntime)

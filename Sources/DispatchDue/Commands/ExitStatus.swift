@@ -48,17 +48,27 @@ public struct CommandFailure: Error, CustomStringConvertible {
 extension ParsableCommand {
     /// Runs `body`; a `CommandFailure` prints its message to stderr and exits with its code,
     /// any other error exits 1. Keeps every command's exit code within the documented table.
-    public func reportingFailures(_ body: () throws -> Void) throws {
+    /// Commands that log (`logging` given) report the failure as a log line in their format,
+    /// so a JSON log stream stays one JSON object per line even when the command fails.
+    public func reportingFailures(logging: LogOptions? = nil, _ body: () throws -> Void) throws {
         do {
             try body()
         } catch let failure as CommandFailure {
-            StandardError.writeLine(failure.message)
+            report(failure.message, code: failure.code, logging: logging)
             throw ExitCode(failure.code)
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            StandardError.writeLine("dispatch-due: \(error)")
+            report("dispatch-due: \(error)", code: ExitStatus.failure, logging: logging)
             throw ExitCode(ExitStatus.failure)
         }
+    }
+
+    private func report(_ message: String, code: Int32, logging: LogOptions?) {
+        guard let logging, logging.makeLogger().format == .json else {
+            StandardError.writeLine(message)
+            return
+        }
+        logging.makeLogger().error("command.failed", ["exit_code": .int(Int(code)), "message": .string(message)])
     }
 }

@@ -23,12 +23,26 @@ public struct RunCommand: ParsableCommand {
 
     public init() {}
 
+    /// An unreachable database is a failed cycle too: the metrics file says so.
+    private func connect(logger: Logger, deadline: CycleDeadline) throws -> Connection {
+        do {
+            return try database.connect()
+        } catch {
+            if let metricsFile, !dryRun {
+                var report = CycleReport()
+                report.durationSeconds = deadline.elapsed
+                CycleMetrics(path: metricsFile, logger: logger).writeWithoutDatabase(report)
+            }
+            throw error
+        }
+    }
+
     public func run() throws {
-        try reportingFailures {
+        try reportingFailures(logging: logging) {
             StopSignal.install()
             let logger = logging.makeLogger()
             let deadline = CycleDeadline(maxRuntimeSeconds: dispatch.maxRuntime)
-            let connection = try database.connect()
+            let connection = try connect(logger: logger, deadline: deadline)
             var report = CycleReport()
             let dispatcher = DispatchStage(options: dispatch.settings, logger: logger)
             if dryRun {

@@ -45,7 +45,7 @@ public struct Backfill {
     public init(logger: Logger) { self.logger = logger }
 
     static let selectTriggers = """
-        SELECT tenant_id, id, cron_expression, cron_timezone
+        SELECT tenant_id, id, project_id, agent_id, cron_expression, cron_timezone
         FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
           AND ($1::text IS NULL OR tenant_id = $1)
@@ -77,7 +77,7 @@ public struct Backfill {
                         """)
                 }
             }
-            var plans: [(tenant: String, id: String, slots: [Instant])] = []
+            var plans: [(tenant: String, id: String, project: String, agent: String, slots: [Instant])] = []
             var total = 0
             var schedules = ScheduleCache()
             let through = min(request.to ?? now, now)
@@ -94,7 +94,9 @@ public struct Backfill {
                         or raise --max-slots
                         """)
                 }
-                plans.append((try row.string("tenant_id"), try row.string("id"), slots))
+                plans.append((
+                    try row.string("tenant_id"), try row.string("id"), try row.string("project_id"),
+                    try row.string("agent_id"), slots))
             }
             var results: [BackfillResult] = []
             for plan in plans {
@@ -111,7 +113,8 @@ public struct Backfill {
                 results.append(BackfillResult(
                     tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded))
                 logger.info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
-                    "tenant": .string(plan.tenant), "trigger": .string(plan.id),
+                    "tenant": .string(plan.tenant), "project": .string(plan.project), "agent": .string(plan.agent),
+                    "trigger": .string(plan.id),
                     "slots": .int(plan.slots.count), "recorded": .int(recorded),
                     "from": .string(request.from.iso8601), "to": .string(min(request.to ?? now, now).iso8601),
                 ])

@@ -47,7 +47,7 @@ public struct DispatchStage {
     // MARK: Heal (SPEC §2.2)
 
     static let selectUnscheduled = """
-        SELECT t.tenant_id, t.id, t.cron_expression, t.cron_timezone,
+        SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone,
                floor(extract(epoch FROM t.run_at))::int8 AS run_at,
                EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
@@ -117,11 +117,14 @@ public struct DispatchStage {
     }
 
     private func logHeal(_ row: Row, _ heal: HealPlan) {
-        let tenant = row["tenant_id"] ?? "", trigger = row["id"] ?? ""
+        let ids: [(String, LogValue)] = [
+            ("tenant", .string(row["tenant_id"] ?? "")), ("project", .string(row["project_id"] ?? "")),
+            ("agent", .string(row["agent_id"] ?? "")), ("trigger", .string(row["id"] ?? "")),
+        ]
         if let error = heal.plan.scheduleError {
-            logger.warning("trigger.schedule_error", ["tenant": .string(tenant), "trigger": .string(trigger), "error": .string(error)])
+            logger.log(.warning, "trigger.schedule_error", fields: ids + [("error", .string(error))])
         } else if let next = heal.plan.nextRunAt {
-            logger.debug("trigger.healed", ["tenant": .string(tenant), "trigger": .string(trigger), "next_run_at": .string(next.iso8601)])
+            logger.log(.debug, "trigger.healed", fields: ids + [("next_run_at", .string(next.iso8601))])
         }
     }
 

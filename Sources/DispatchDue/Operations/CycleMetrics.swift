@@ -75,6 +75,16 @@ public struct CycleMetrics {
         } catch {
             logger.warning("metrics.backlog_failed", ["error": .string(String(describing: error))])
         }
+        write(report, succeeded: succeeded, backlog: backlog, scheduleErrors: scheduleErrors)
+    }
+
+    /// A failed cycle that never reached the database: counters and success flag only, so
+    /// the file still says the last cycle failed (and keeps the last success time).
+    public func writeWithoutDatabase(_ report: CycleReport) {
+        write(report, succeeded: false, backlog: nil, scheduleErrors: nil)
+    }
+
+    private func write(_ report: CycleReport, succeeded: Bool, backlog: Backlog?, scheduleErrors: Int?) {
         let finishedAt = backlog?.measuredAt ?? Double(WallClock.nowMilliseconds()) / 1000
         let previous = (try? FileSystem.readText(path)).flatMap { CycleMetrics.lastSuccess(in: $0) }
         let text = CycleMetrics.render(
