@@ -28,7 +28,22 @@ done
 [ -n "$port" ] || { echo "run-local: the stand-in did not report its port" >&2; exit 1; }
 
 echo "run-local: AGENTS_API_URL is unset; using the agents API stand-in on 127.0.0.1:$port (requests in $record)" >&2
+
+# A new database gets two demo triggers, so the first `make run` shows a whole cycle:
+# a one-time run due now (recorded and posted in this cycle) and a weekday-morning schedule
+# (healed to its next slot). Nothing is added once any trigger exists.
+if [ "$("$bin/dispatch-due" triggers list --json | tr -d ' \n')" = "[]" ]; then
+  echo "run-local: adding two demo triggers to the empty local database" >&2
+  "$bin/dispatch-due" triggers add --tenant demo --id demo-now --project demo-project --agent reporting-agent \
+    --name "Demo: one-time run, due now" --at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --message 'Summarise {{topic}} for {{team.name}}' --payload '{"topic":"open incidents","team":{"name":"platform"}}' >/dev/null
+  "$bin/dispatch-due" triggers add --tenant demo --id demo-weekdays --project demo-project --agent reporting-agent \
+    --name "Demo: weekdays 09:00 Berlin" --cron '0 9 * * 1-5' --tz Europe/Berlin >/dev/null
+fi
+
 status=0
 AGENTS_API_URL="http://127.0.0.1:$port" AGENTS_API_KEY="local-dummy-key" \
   AGENTS_API_KEY_FILE="" CREDENTIALS_DIRECTORY="" "$bin/dispatch-due" run || status=$?
+echo "run-local: the stand-in received $(wc -l < "$record" 2>/dev/null || echo 0) request(s) so far; triggers now:" >&2
+"$bin/dispatch-due" triggers list >&2 || true
 exit "$status"

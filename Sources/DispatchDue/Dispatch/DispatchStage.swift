@@ -210,7 +210,7 @@ public struct DispatchStage {
                         "agent": .string(try invocation.string("agent_id")),
                         "trigger": .string(try invocation.string("scheduled_trigger_id")),
                         "invocation": .string(try invocation.string("id")),
-                        "slot": .string(slot.iso8601),
+                        "slot": .string(slot.iso8601Milliseconds),
                     ])
                 }
             }
