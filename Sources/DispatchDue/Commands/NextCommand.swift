@@ -16,6 +16,13 @@ public struct NextCommand: ParsableCommand {
             Prints one instant per line in UTC (2026-03-08T07:00:00Z), following the DST rules of the zone. For an expression that starts with '-', write --cron='-5 * * * *'.
 
             --batch reads JSON lines {"expr": "...", "tz": "UTC", "after": "...", "count": 1} from stdin and writes one line per input line, in order: {"next": [...]} or {"error": "..."}.
+
+            EXIT CODES:
+              0    printed (with --batch: always, errors are answered per line)
+              64   invalid expression, zone, instant or count; the message names the problem
+
+            ENVIRONMENT:
+              TZDIR  the IANA time zone database (default /usr/share/zoneinfo)
             """)
 
     static let maximumCount = 100_000
