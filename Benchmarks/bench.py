@@ -122,8 +122,9 @@ class Cluster:
 
 
 # Triggers spread over ten tenants. Idle: one daily slot each, spread over the next 24 h
-# (minute i % 60, hour (i / 60) % 24), so none is due. Due: every minute, next_run_at one
-# minute ago (misfire `latest` fires exactly one slot).
+# (minute i % 60, hour (i / 60) % 24), so none is due. Due: yearly, next_run_at this year's
+# Jan 1 00:00 UTC, so each fires exactly that one slot and moves a year on, whenever the run
+# happens (a per-minute schedule would fire a second slot when a run crosses a minute).
 IDLE_TRIGGERS = """
 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, cron_expression, payload, next_run_at)
 SELECT 'tenant-' || (i % 10), 'trigger-' || i, 'project-' || (i % 100), 'agent-' || (i % 7), 'bench ' || i,
@@ -137,7 +138,7 @@ FROM generate_series(1, {count}) AS i,
 DUE_TRIGGERS = """
 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, cron_expression, payload, next_run_at)
 SELECT 'tenant-' || (i % 10), 'trigger-' || i, 'project-' || (i % 100), 'agent-' || (i % 7), 'bench ' || i,
-       '* * * * *', jsonb_build_object('n', i), date_trunc('minute', now()) - interval '1 minute'
+       '0 0 1 1 *', jsonb_build_object('n', i), date_trunc('year', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 FROM generate_series(1, {count}) AS i;
 """
 
@@ -391,7 +392,8 @@ def execution_queries():
     return found
 
 
-def due_run(cluster, bin_dir, name, count, copies, endpoint_mode=None, record_only=False, statements=False):
+def due_run(cluster, bin_dir, name, count, copies, endpoint_mode=None, record_only=False, statements=False,
+            inspect=None):
     """`copies` dispatchers started together over `count` due triggers; returns timings and checks."""
     url = load(cluster, name, count, due=True)
     standin = None if record_only else StandIn(bin_dir, endpoint_mode)
@@ -419,11 +421,13 @@ def due_run(cluster, bin_dir, name, count, copies, endpoint_mode=None, record_on
             SELECT count(*), count(DISTINCT (tenant_id, idempotency_key)),
                    count(*) FILTER (WHERE status IN ('running', 'completed')),
                    count(*) FILTER (WHERE status = 'pending'),
-                   (SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now() - interval '1 minute')
+                   (SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now())
             FROM scheduled_trigger_invocations""").strip().split("|")
         invocations, distinct, accepted, pending, still_due = map(int, summary)
         posted = standin.keys() if standin else []
         stats = statement_counts(cluster, url) if statements else None
+        if inspect:
+            inspect(url)
         result = {"wall": wall, "rss_kb": max(rss), "invocations": invocations, "distinct": distinct,
                   "accepted": accepted, "pending": pending, "still_due": still_due,
                   "posts": len(posted), "distinct_posts": len(set(posted)), "stats": stats, "logs": logs}
@@ -452,7 +456,8 @@ def section_throughput(cluster, bin_dir, report, count, repeats):
     walls, rsses, last = [], [], None
     for index in range(repeats):
         print(f"throughput: run {index + 1}/{repeats} over {count} due triggers", flush=True)
-        r = due_run(cluster, bin_dir, "bench_throughput", count, 1, statements=True)
+        inspect = (lambda url: section_after_burst(cluster, url, report)) if index == repeats - 1 else None
+        r = due_run(cluster, bin_dir, "bench_throughput", count, 1, statements=True, inspect=inspect)
         expect_exactly_once(r, count, "throughput")
         walls.append(r["wall"])
         rsses.append(r["rss_kb"])
@@ -482,6 +487,36 @@ def section_throughput(cluster, bin_dir, report, count, repeats):
     return wall
 
 
+def section_after_burst(cluster, url, report):
+    """Plans of the execution stage's statements right after a burst: every invocation is
+    `running` (accepted, waiting for its status check), and the statistics are those taken
+    before the burst, as they would be in production when a popular slot fires."""
+    path = "Sources/DispatchDue/Execution/ExecutionStore.swift"
+    parts = []
+    claim = swift_query_in_function(path, "claimRuns")
+    if claim:
+        parts.append(explain(cluster, url, "Runnable-invocation claim with 10,000 running:", "", claim,
+                             ["int", "text"], ["32", "'130'"]))
+    record = swift_query_in_function(path, "record")
+    if record and record.count("$") >= 10:
+        rows = cluster.psql(url, "SELECT tenant_id, id, lease_expires_at::text FROM scheduled_trigger_invocations "
+                                 "WHERE status = 'running' ORDER BY random() LIMIT 20").strip().splitlines()
+        columns = list(zip(*[r.split("|") for r in rows]))
+
+        def array(values, kind="text"):
+            return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + f"]::{kind}[]"
+        n = len(rows)
+        arguments = [array(columns[0]), array(columns[1]), array(columns[2]), array(["accepted"] * n),
+                     array(["running"] * n), array(["200"] * n, "int"), f"array_fill(NULL::text, ARRAY[{n}])",
+                     array([f"run-again-{i}" for i in range(n)]), array(["30"] * n, "float8"),
+                     f"array_fill(NULL::text, ARRAY[{n}])"]
+        types = ["text[]", "text[]", "text[]", "text[]", "text[]", "int[]", "text[]", "text[]", "float8[]", "text[]"]
+        parts.append(explain(cluster, url, "Recording 20 POST answers (`ExecutionStore.record`) with 10,000 running:",
+                             "", record, types, arguments))
+    if parts:
+        report.section("EXPLAIN (ANALYZE, BUFFERS) right after the 10,000-trigger burst", "\n\n".join(parts))
+
+
 def expect_exactly_once(r, count, what):
     problems = []
     if r["invocations"] != count or r["distinct"] != count:
@@ -493,7 +528,8 @@ def expect_exactly_once(r, count, what):
     if r["still_due"]:
         problems.append(f"{r['still_due']} triggers still due")
     if problems:
-        sys.exit(f"bench: {what}: " + "; ".join(problems) + "\n" + r["logs"][0][-3000:])
+        finished = [l for log in r["logs"] for l in log.splitlines() if '"cycle.finished"' in l]
+        sys.exit(f"bench: {what}: " + "; ".join(problems) + "\n" + "\n".join(finished))
 
 
 # The floor: the same SQL work as a cycle (claim 500 due triggers, insert their invocations,
@@ -510,7 +546,7 @@ INSERT INTO scheduled_trigger_invocations
 SELECT tenant_id, gen_random_uuid()::text, project_id, agent_id, id, ref, 'pending', next_run_at,
        'sched_' || id || '_' || to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), payload
 FROM claimed ON CONFLICT (tenant_id, idempotency_key) DO NOTHING;
-UPDATE scheduled_triggers t SET next_run_at = c.next_run_at + interval '2 minutes'
+UPDATE scheduled_triggers t SET next_run_at = c.next_run_at + interval '1 year'
 FROM claimed c WHERE t.tenant_id = c.tenant_id AND t.id = c.id;
 COMMIT;
 """
@@ -547,7 +583,9 @@ def floor_run(cluster, bin_dir, count):
         if len(rows) != count:
             sys.exit(f"bench: the floor's SQL recorded {len(rows)} invocations, expected {count}")
         with tempfile.NamedTemporaryFile("w", suffix=".curl", delete=False) as config:
-            for line in rows:
+            for index, line in enumerate(rows):
+                if index:
+                    config.write("next\n")  # options after `next` apply to the next URL only
                 tenant, key, project, agent = line.split("|")
                 body = json.dumps({"messages": [{"role": "user", "content": "{\"n\":1}"}],
                                    "forwardedHeaders": {"x-inkeep-client-timezone": "UTC",
@@ -557,8 +595,8 @@ def floor_run(cluster, bin_dir, count):
                              f'header = "x-inkeep-tenant-id: {tenant}"\nheader = "x-inkeep-project-id: {project}"\n'
                              f'header = "x-inkeep-agent-id: {agent}"\nheader = "Idempotency-Key: {key}-1"\n'
                              f'header = "Content-Type: application/json"\nheader = "Accept: text/event-stream"\n'
-                             f'data = {json.dumps(body)}\noutput = "/dev/null"\nnext\n')
-        posts = check(measured(["curl", "--silent", "--show-error", "--fail", "--parallel", "--parallel-max", "16",
+                             f'data = {json.dumps(body)}\noutput = "/dev/null"\n')
+        posts = check(measured(["curl", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "16",
                                 "--config", config.name]), "curl --parallel")
         os.unlink(config.name)
         if len(standin.keys()) != count:
