@@ -54,6 +54,16 @@ case "$cmd" in
         --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    # A server started before an apt upgrade of PostgreSQL runs the old binary against the new
+    # extension libraries (plpgsql fails to load): restart it on the installed version.
+    if as_server_user "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+      installed=$("$PG_BIN/postgres" --version | awk '{print $3}')
+      running=$("$PG_BIN/psql" "$(conninfo postgres)" -Atqc 'SHOW server_version' 2>/dev/null | awk '{print $1}')
+      if [ -n "$running" ] && [ "$running" != "$installed" ]; then
+        echo "local-db: restarting PostgreSQL $running as the installed $installed" >&2
+        as_server_user "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+      fi
+    fi
     if ! as_server_user "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       # fsync off: a scratch cluster trades durability for speed. max_connections covers
       # parallel tests that each start several dispatchers.
