@@ -274,6 +274,29 @@ struct ConnectionTests {
         }
     }
 
+    @Test("JSON logs stay JSON on failure, and the metrics file records a failed cycle")
+    func failureInJSONMode() throws {
+        let folder = try ChildProcess.makeScratchDirectory()
+        let metrics = folder + "/dispatch_due.prom"
+        let result = try ChildProcess.run(
+            "dispatch-due", ["run", "--log-format", "json", "--metrics-file", metrics],
+            extraEnvironment: ["DATABASE_URL": "postgresql://dispatcher:hunter2-secret@127.0.0.1:1/scheduler"])
+        #expect(result.exitCode == 1)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let parsed = try? JSONValue.parse(line)
+            #expect(parsed != nil, "not a JSON object: \(line)")
+        }
+        let failure = lines.compactMap { try? JSONValue.parse($0) }.first { $0["event"]?.stringValue == "command.failed" }
+        #expect(failure?["message"]?.stringValue?.contains("database connection failed") == true)
+        #expect(failure?["exit_code"] == .number("1"))
+        #expect(!result.stderr.contains("hunter2"))
+        let text = try FileSystem.readText(metrics)
+        #expect(text.contains("dispatch_due_last_cycle_success 0"), "\(text)")
+        #expect(!text.contains("dispatch_due_due_triggers"), "no backlog without a database")
+    }
+
     @Test("an unparsable DATABASE_URL is reported without its password", arguments: [
         "postgresql://dispatcher:hunter2-secret@host:notaport/db",
         "host=x password=hunter2-secret bogus_option=1",
