@@ -31,9 +31,13 @@ public struct PostgresArray: PostgresParameter, Sendable {
             guard let element else { text += "NULL"; continue }
             // Quote every element; inside quotes only `"` and `\` need escaping.
             text += "\""
-            for scalar in element.unicodeScalars {
-                if scalar == "\"" || scalar == "\\" { text += "\\" }
-                text.unicodeScalars.append(scalar)
+            if element.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) {
+                for scalar in element.unicodeScalars {
+                    if scalar == "\"" || scalar == "\\" { text += "\\" }
+                    text.unicodeScalars.append(scalar)
+                }
+            } else {
+                text += element
             }
             text += "\""
         }

@@ -67,6 +67,13 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// Writes `text` as a JSON string literal, escaping quotes, backslashes and control characters.
     public static func writeString(_ text: String, to output: inout String) {
         output += "\""
+        // Fast path: most strings (ids, instants, messages) need no escaping; append them whole.
+        // 0xE2 leads U+2028/U+2029, which are escaped for JavaScript consumers: take the slow path.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
+            output += text
+            output += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""
