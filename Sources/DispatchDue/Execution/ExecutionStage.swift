@@ -162,6 +162,9 @@ public struct ExecutionEngine {
         ]
     }
 
+    /// Why an answer was not recorded: the row's lease ran out and another dispatcher owns it now.
+    static let leaseLostHint: [(String, LogValue)] = [("hint", "another dispatcher took over after the lease ran out")]
+
     static func answerFields(httpStatus: Int?, error: String?) -> [(String, LogValue)] {
         var fields: [(String, LogValue)] = []
         if let httpStatus { fields.append(("http_status", .int(httpStatus))) }
@@ -230,14 +233,13 @@ struct PostPhase: ExecutionPhase {
 
     func record(_ outcomes: [PostOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
         let updated = try ExecutionStore.record(outcomes, on: connection)
-        if updated < outcomes.count {
-            engine.logger.warning(
-                "invocation.lease_lost",
-                ["count": .int(outcomes.count - updated), "hint": "another dispatcher took over after the lease ran out"])
-        }
         for outcome in outcomes {
             let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
             let ids = ExecutionEngine.fields(outcome.run)
+            guard updated.contains(ExecutionStore.recordKey(tenant: outcome.run.tenantId, id: outcome.run.id)) else {
+                engine.log(.warning, "invocation.lease_lost", ids: ids, extra: answer + ExecutionEngine.leaseLostHint)
+                continue
+            }
             switch outcome.action {
             case .accepted:
                 report.accepted += 1
@@ -296,14 +298,13 @@ struct CheckPhase: ExecutionPhase {
 
     func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
         let updated = try ExecutionStore.record(outcomes, on: connection)
-        if updated < outcomes.count {
-            engine.logger.warning(
-                "invocation.lease_lost",
-                ["count": .int(outcomes.count - updated), "hint": "another dispatcher took over after the lease ran out"])
-        }
         for outcome in outcomes {
             let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
             let ids = ExecutionEngine.fields(outcome.check)
+            guard updated.contains(ExecutionStore.recordKey(tenant: outcome.check.tenantId, id: outcome.check.id)) else {
+                engine.log(.warning, "invocation.lease_lost", ids: ids, extra: answer + ExecutionEngine.leaseLostHint)
+                continue
+            }
             if outcome.action != .release { report.reconciled += 1 }
             switch outcome.action {
             case .completed:

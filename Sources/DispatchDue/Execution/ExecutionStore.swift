@@ -91,11 +91,14 @@ enum ExecutionStore {
         }
     }
 
-    /// Records a batch of POST outcomes in one statement. Returns the ids it updated (a row
-    /// whose lease passed to another dispatcher is left to that dispatcher).
+    /// The key `record` returns per updated row (ids are unique per tenant only).
+    static func recordKey(tenant: String, id: String) -> String { tenant + "\u{1F}" + id }
+
+    /// Records a batch of POST outcomes in one statement. Returns the `recordKey`s it updated
+    /// (a row whose lease passed to another dispatcher is left to that dispatcher).
     @discardableResult
-    static func record(_ outcomes: [PostOutcome], on connection: borrowing Connection) throws -> Int {
-        guard !outcomes.isEmpty else { return 0 }
+    static func record(_ outcomes: [PostOutcome], on connection: borrowing Connection) throws -> Set<String> {
+        guard !outcomes.isEmpty else { return [] }
         let rows = try connection.query(
             """
             UPDATE scheduled_trigger_invocations i
@@ -119,7 +122,7 @@ enum ExecutionStore {
               -- may scan the whole partial leases index, whose statistics are usually stale after
               -- a burst of claims (measured: 30 ms instead of 0.3 ms for 20 rows among 10,000 running).
               AND coalesce(i.status, '') = 'running' AND i.lease_expires_at = r.lease::timestamptz
-            RETURNING i.id
+            RETURNING i.tenant_id, i.id
             """,
             [
                 PostgresArray(outcomes.map { $0.run.tenantId }),
@@ -133,7 +136,7 @@ enum ExecutionStore {
                 PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
                 PostgresArray(outcomes.map { $0.notBefore }),
             ])
-        return rows.count
+        return Set(rows.map { recordKey(tenant: $0["tenant_id"] ?? "", id: $0["id"] ?? "") })
     }
 
     /// Claims up to `limit` running invocations with an execution whose lease (next check
@@ -186,8 +189,8 @@ enum ExecutionStore {
     /// Records a batch of status-check outcomes in one statement. The `conversationId` is
     /// appended once per attempt (not again when the same attempt is asked about later).
     @discardableResult
-    static func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection) throws -> Int {
-        guard !outcomes.isEmpty else { return 0 }
+    static func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection) throws -> Set<String> {
+        guard !outcomes.isEmpty else { return [] }
         let rows = try connection.query(
             """
             UPDATE scheduled_trigger_invocations i
@@ -215,7 +218,7 @@ enum ExecutionStore {
               -- may scan the whole partial leases index, whose statistics are usually stale after
               -- a burst of claims (measured: 30 ms instead of 0.3 ms for 20 rows among 10,000 running).
               AND coalesce(i.status, '') = 'running' AND i.lease_expires_at = r.lease::timestamptz
-            RETURNING i.id
+            RETURNING i.tenant_id, i.id
             """,
             [
                 PostgresArray(outcomes.map { $0.check.tenantId }),
@@ -228,6 +231,6 @@ enum ExecutionStore {
                 PostgresArray(outcomes.map { $0.conversationId }),
                 PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
             ])
-        return rows.count
+        return Set(rows.map { recordKey(tenant: $0["tenant_id"] ?? "", id: $0["id"] ?? "") })
     }
 }
