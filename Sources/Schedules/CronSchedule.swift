@@ -63,6 +63,11 @@ public struct CronSchedule: Sendable {
         return nil
     }
 
+    /// The next `count` slots after `after`, ascending (fewer only if the horizon ends).
+    public func slots(after: Instant, count: Int) -> [Instant] {
+        slots(after: after, through: Instant(secondsSinceEpoch: .max), limit: count)
+    }
+
     /// The slots in `(after, through]`, ascending, at most `limit` of them.
     public func slots(after: Instant, through: Instant, limit: Int) -> [Instant] {
         var result: [Instant] = []

@@ -259,6 +259,37 @@ struct DispatchCycleTests {
         #expect(try scalar(connection, "SELECT count(*) FROM scheduled_triggers WHERE next_run_at <> '2099-01-01T00:00:00Z'") == "0")
     }
 
+    @Test("backfill over several triggers and tenants counts each trigger's slots apart")
+    func backfillAcrossTenants() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        // The same trigger id in two tenants, and a daily trigger beside them.
+        try insertTrigger(connection, tenant: "tenant-a", id: "hourly", cron: "0 * * * *", nextRunAt: "2099-01-01T00:00:00Z")
+        try insertTrigger(connection, tenant: "tenant-b", id: "hourly", cron: "0 * * * *", nextRunAt: "2099-01-01T00:00:00Z")
+        try insertTrigger(connection, tenant: "tenant-a", id: "daily", cron: "0 0 * * *", nextRunAt: "2099-01-01T00:00:00Z")
+        let environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": "unused"]
+        func backfill(_ extra: [String]) throws -> ProcessResult {
+            try ChildProcess.run(
+                "dispatch-due", ["backfill", "--from", "2026-11-01T00:00:00Z", "--max-runtime", "5"] + extra,
+                extraEnvironment: environment)
+        }
+        // tenant-b first, 00:00 and 01:00 only.
+        let partial = try backfill(["--to", "2026-11-01T01:00:00Z", "--tenant", "tenant-b"])
+        #expect(partial.stdout.contains("tenant-b/hourly: recorded 2 of 2 slot(s)"), "\(partial)")
+        // Then everyone, 00:00 through 05:00: hourly has 6 slots, daily 1 (midnight).
+        let dry = try backfill(["--to", "2026-11-01T05:00:00Z", "--dry-run"])
+        #expect(dry.stdout.contains("tenant-a/hourly: would record 6 of 6 slot(s)"), "\(dry)")
+        #expect(dry.stdout.contains("tenant-b/hourly: would record 4 of 6 slot(s)"))
+        #expect(dry.stdout.contains("tenant-a/daily: would record 1 of 1 slot(s)"))
+        let full = try backfill(["--to", "2026-11-01T05:00:00Z"])
+        #expect(full.stdout.contains("tenant-a/hourly: recorded 6 of 6 slot(s)"), "\(full)")
+        #expect(full.stdout.contains("tenant-b/hourly: recorded 4 of 6 slot(s)"))
+        #expect(full.stdout.contains("tenant-a/daily: recorded 1 of 1 slot(s)"))
+        #expect(try slots(connection, trigger: "hourly", tenant: "tenant-b").count == 6)
+        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "13")
+    }
+
     @Test("backfill refuses bad windows with a usage error", arguments: [
         (["--from", "yesterday"], "not an ISO 8601 instant"),
         (["--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"], "must not be after"),

@@ -146,11 +146,19 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
         #expect(throws: ScheduleError(row.message)) { try CronExpression.parse(row.expression) }
     }
 
-    @Test(arguments: ["0 0 29 2 *", "0 0 31 1,2 *", "0 0 30 2 1", "0 0 31 2 MON"])
-    func validDayMonthCombinations(_ expression: String) throws {
-        // Feb 29 occurs in leap years; Jan has a 31st; with both day fields restricted the
-        // weekday alone can fire (OR).
-        _ = try CronExpression.parse(expression)
+    @Test(arguments: [
+        // Feb 29 occurs in leap years: after 2026-01-01 the next is 2028-02-29.
+        ("0 0 29 2 *", "2028-02-29T00:00:00Z"),
+        // Jan has a 31st (Feb does not, but the list includes Jan).
+        ("0 0 31 1,2 *", "2026-01-31T00:00:00Z"),
+        // Both day fields restricted: the weekday alone fires (OR). 2026-01-01 is a Thursday,
+        // so Feb 1 is a Sunday and the first February Monday is Feb 2.
+        ("0 0 30 2 1", "2026-02-02T00:00:00Z"),
+        ("0 0 31 2 MON", "2026-02-02T00:00:00Z"),
+    ])
+    func validDayMonthCombinations(_ expression: String, next: String) throws {
+        let schedule = try CronSchedule(expression: expression, timeZone: "UTC")
+        #expect(schedule.next(after: Instant(year: 2026, month: 1, day: 1))?.iso8601 == next)
     }
 
     @Test(arguments: [

@@ -65,12 +65,6 @@ enum NextBatch {
         } catch {
             return .failure(error)
         }
-        var slots: [Instant] = []
-        var cursor = after
-        while slots.count < count, let slot = schedule.next(after: cursor) {
-            slots.append(slot)
-            cursor = slot
-        }
-        return .success(slots)
+        return .success(schedule.slots(after: after, count: count))
     }
 }

@@ -1,12 +1,6 @@
 import ArgumentParser
 import Schedules
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// `dispatch-due next`: prints the next slots of a cron expression, one UTC instant per line,
 /// or validates many schedules at once with `--batch` (JSON lines on stdin and stdout).
 public struct NextCommand: ParsableCommand {
@@ -75,20 +69,13 @@ public struct NextCommand: ParsableCommand {
             } catch {
                 throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: \(error.message)")
             }
-            var lines: [String] = []
-            var cursor = start
-            while lines.count < count, let slot = schedule.next(after: cursor) {
-                lines.append(slot.iso8601)
-                cursor = slot
-            }
+            let lines = schedule.slots(after: start, count: count).map(\.iso8601)
             if !lines.isEmpty { StandardOutput.writeLine(lines.joined(separator: "\n")) }
         }
     }
 
     /// The host clock, read only here at the outermost layer.
     static func now() -> Instant {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Instant(secondsSinceEpoch: Int64(spec.tv_sec))
+        Instant(secondsSinceEpoch: WallClock.nowMilliseconds() / 1000)
     }
 }

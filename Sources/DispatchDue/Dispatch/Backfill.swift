@@ -53,10 +53,17 @@ public struct Backfill {
         ORDER BY tenant_id, id
         """
 
-    static let existingKeys = """
-        SELECT idempotency_key FROM scheduled_trigger_invocations
-        WHERE tenant_id = $1 AND idempotency_key = ANY($2::text[])
+    /// Slots of the window already recorded, per trigger (dry run: what would not be recorded).
+    static let alreadyRecorded = """
+        SELECT i.tenant_id, i.scheduled_trigger_id, count(*) AS n
+        FROM unnest($1::text[], $2::text[]) AS k(tenant_id, idempotency_key)
+        JOIN scheduled_trigger_invocations i
+          ON i.tenant_id = k.tenant_id AND i.idempotency_key = k.idempotency_key
+        GROUP BY i.tenant_id, i.scheduled_trigger_id
         """
+
+    /// Rows bound per statement: a statement per chunk of slots, not per trigger.
+    static let chunkSize = 10_000
 
     public func run(on connection: borrowing Connection, _ request: BackfillRequest) throws -> [BackfillResult] {
         try connection.transaction {
@@ -98,25 +105,33 @@ public struct Backfill {
                     try row.string("tenant_id"), try row.string("id"), try row.string("project_id"),
                     try row.string("agent_id"), slots))
             }
+            // Whatever the number of triggers, one statement per chunk of slots.
+            var rows = SlotRows()
+            for plan in plans {
+                for slot in plan.slots { rows.append(tenant: plan.tenant, triggerID: plan.id, slot: slot) }
+            }
+            var counts: [String: Int] = [:]
+            for chunk in rows.chunks(of: Self.chunkSize) {
+                let answered = request.dryRun
+                    ? try connection.query(Self.alreadyRecorded, [chunk.tenantArray, chunk.keyArray])
+                    : try connection.query(DispatchStage.insertInvocations, chunk.parameters)
+                for row in answered {
+                    let key = (row["tenant_id"] ?? "") + "\u{1F}" + (row["scheduled_trigger_id"] ?? "")
+                    counts[key, default: 0] += request.dryRun ? try row.int("n") : 1
+                }
+            }
             var results: [BackfillResult] = []
             for plan in plans {
-                let keys = plan.slots.map { idempotencyKey(triggerID: plan.id, slot: $0) }
-                let recorded: Int
-                if request.dryRun {
-                    let existing = try connection.query(Self.existingKeys, [plan.tenant, PostgresArray(keys)])
-                    recorded = plan.slots.count - existing.count
-                } else {
-                    var rows = SlotRows()
-                    for slot in plan.slots { rows.append(tenant: plan.tenant, triggerID: plan.id, slot: slot) }
-                    recorded = rows.isEmpty ? 0 : try connection.query(DispatchStage.insertInvocations, rows.parameters).count
-                }
+                let counted = counts[plan.tenant + "\u{1F}" + plan.id] ?? 0
+                // Dry run counts what exists already; a real run counts what it inserted.
+                let recorded = request.dryRun ? plan.slots.count - counted : counted
                 results.append(BackfillResult(
                     tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded))
                 logger.info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
                     "tenant": .string(plan.tenant), "project": .string(plan.project), "agent": .string(plan.agent),
                     "trigger": .string(plan.id),
                     "slots": .int(plan.slots.count), "recorded": .int(recorded),
-                    "from": .string(request.from.iso8601), "to": .string(min(request.to ?? now, now).iso8601),
+                    "from": .string(request.from.iso8601), "to": .string(through.iso8601),
                 ])
             }
             return results

@@ -9,9 +9,6 @@ public struct CycleReport: Sendable {
     public var skippedSlots = 0
     /// Rows that got a schedule_error this cycle.
     public var scheduleErrors = 0
-    /// Claim batches committed, and the statements they cost.
-    public var batches = 0
-    public var statements = 0
     /// Seconds between the latest recorded slot and the database clock when it was recorded
     /// (how late the dispatcher fired it), the largest of this cycle.
     public var maxSlotLagSeconds: Double = 0

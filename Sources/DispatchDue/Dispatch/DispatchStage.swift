@@ -85,7 +85,6 @@ public struct DispatchStage {
                 if heal.plan.scheduleError != nil { report.scheduleErrors += 1 } else { report.healed += 1 }
             }
             try connection.query(Self.applyHeal, update.parameters)
-            report.statements += 4
             return rows.count
         }
     }
@@ -196,10 +195,8 @@ public struct DispatchStage {
                 if let next = plan.nextRunAt, next <= now.instant { stillDue.append((trigger.tenantID, trigger.id)) }
                 logPlan(trigger, plan, report: &report)
             }
-            var statements = 4
             if !slots.isEmpty {
                 let inserted = try connection.query(Self.insertInvocations, slots.parameters)
-                statements += 1
                 for invocation in inserted {
                     let slot = Instant(secondsSinceEpoch: Int64(try invocation.int("slot")))
                     report.recorded += 1
@@ -215,8 +212,6 @@ public struct DispatchStage {
                 }
             }
             try connection.query(Self.advanceTriggers, update.parameters)
-            report.statements += statements
-            report.batches += 1
             return (rows.count, stillDue)
         }
         handledButDue.append(contentsOf: stillDue)
@@ -388,5 +383,18 @@ struct SlotRows {
 
     var parameters: [any PostgresParameter] {
         [PostgresArray(tenants), PostgresArray(triggerIDs), PostgresArray(slots), PostgresArray(keys)]
+    }
+
+    var tenantArray: PostgresArray { PostgresArray(tenants) }
+    var keyArray: PostgresArray { PostgresArray(keys) }
+
+    /// The rows in pieces of at most `size`, so one statement never binds an unbounded array.
+    func chunks(of size: Int) -> [SlotRows] {
+        stride(from: 0, to: slots.count, by: size).map { start in
+            let end = min(start + size, slots.count)
+            return SlotRows(
+                tenants: Array(tenants[start..<end]), triggerIDs: Array(triggerIDs[start..<end]),
+                slots: Array(slots[start..<end]), keys: Array(keys[start..<end]))
+        }
     }
 }

@@ -214,9 +214,7 @@ enum ExecutionStore {
                         $6::int[], $7::text[], $8::text[], $9::float8[])
                  AS r(tenant_id, id, lease, action, status, http_status, error, conversation_id, delay)
             WHERE i.tenant_id = r.tenant_id AND i.id = r.id
-              -- coalesce() keeps the planner on the primary key: with `status = 'running'` it
-              -- may scan the whole partial leases index, whose statistics are usually stale after
-              -- a burst of claims (measured: 30 ms instead of 0.3 ms for 20 rows among 10,000 running).
+              -- coalesce(): on the primary key, as in record(_: [PostOutcome]).
               AND coalesce(i.status, '') = 'running' AND i.lease_expires_at = r.lease::timestamptz
             RETURNING i.tenant_id, i.id
             """,

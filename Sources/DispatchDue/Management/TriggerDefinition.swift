@@ -177,14 +177,7 @@ public struct TriggerSchedule: Sendable {
     public func upcoming(after now: Instant, count: Int) -> [Instant] {
         switch timing {
         case .once(let runAt, _): return [runAt]
-        case .cron(let schedule):
-            var slots: [Instant] = []
-            var cursor = now
-            while slots.count < count, let slot = schedule.next(after: cursor) {
-                slots.append(slot)
-                cursor = slot
-            }
-            return slots
+        case .cron(let schedule): return schedule.slots(after: now, count: count)
         }
     }
 

@@ -250,13 +250,10 @@ public struct TriggerStore {
     ) throws {
         switch schedule.timing {
         case .cron(let cron):
-            if let next = cron.next(after: now) {
-                try connection.query(Self.setSchedule, [tenant, id, next.iso8601, nil as String?, false])
-            } else {
-                try connection.query(
-                    Self.setSchedule,
-                    [tenant, id, nil as String?, "the cron expression has no slot in the next 30 years", false])
-            }
+            // The heal's own rule, so the CLI and a cycle schedule (and word errors) alike.
+            let plan = SlotPlanner.firstSlot(schedule: cron, after: now)
+            try connection.query(
+                Self.setSchedule, [tenant, id, plan.nextRunAt?.iso8601, plan.scheduleError, false])
         case .once(let runAt, _):
             let recorded = try connection.query(Self.slotRecorded, [tenant, id, runAt.iso8601]).first!.bool("recorded")
             try connection.query(
