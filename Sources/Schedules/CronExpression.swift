@@ -76,7 +76,7 @@ public struct CronExpression: Sendable, Hashable {
             let name = trimmed[0].lowercased()
             guard let expansion = macros[name] else {
                 if name == "@reboot" {
-                    throw ScheduleError("cron macro @reboot is not supported: a dispatcher has no boot")
+                    throw ScheduleError(.unsupported, "cron macro @reboot is not supported: a dispatcher has no boot")
                 }
                 throw ScheduleError(
                     "unknown cron macro \"\(trimmed[0])\": expected one of @yearly @annually @monthly @weekly @daily @midnight @hourly")
@@ -89,7 +89,7 @@ public struct CronExpression: Sendable, Hashable {
         guard trimmed.count == 5 else {
             var message = "cron expression needs 5 fields (minute hour day-of-month month day-of-week), got \(trimmed.count)"
             if trimmed.count == 6 || trimmed.count == 7 { message += "; a seconds or year field is not supported" }
-            throw ScheduleError(message)
+            throw ScheduleError(trimmed.count == 6 || trimmed.count == 7 ? .unsupported : .syntax, message)
         }
         let minute = try Field.minute.parse(trimmed[0])
         let hour = try Field.hour.parse(trimmed[1])
@@ -119,6 +119,7 @@ public struct CronExpression: Sendable, Hashable {
         guard daysOfMonth & ((2 << UInt64(longest)) - 2) == 0 else { return }
         let days = (1...31).filter { daysOfMonth & (1 << UInt64($0)) != 0 }.map(String.init)
         throw ScheduleError(
+            .neverFires,
             "cron field 3 (day of month): never fires: day \(days.joined(separator: ",")) does not occur in "
                 + "\(selected.joined(separator: ",")) (field 4)")
     }
@@ -140,13 +141,13 @@ private struct Field {
 
     var isDayOfWeek: Bool { number == 5 }
 
-    func error(_ problem: String) -> ScheduleError {
-        ScheduleError("cron field \(number) (\(name)): \(problem)")
+    func error(_ problem: String, _ kind: ScheduleError.Kind = .syntax) -> ScheduleError {
+        ScheduleError(kind, "cron field \(number) (\(name)): \(problem)")
     }
 
     func parse(_ text: Substring) throws(ScheduleError) -> (bits: UInt64, startsWithStar: Bool) {
         if text == "?" {
-            throw error("\"?\" is not supported; use *")
+            throw error("\"?\" is not supported; use *", .unsupported)
         }
         var bits: UInt64 = 0
         for element in text.split(separator: ",", omittingEmptySubsequences: false) {
@@ -165,7 +166,7 @@ private struct Field {
             guard !stepText.isEmpty, stepText.utf8.count <= 6, stepText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let value = Int(stepText)
             else { throw error("step \"\(stepText)\" in \"\(element)\" is not a number") }
-            guard value > 0 else { throw error("step 0 in \"\(element)\": a step must be at least 1") }
+            guard value > 0 else { throw error("step 0 in \"\(element)\": a step must be at least 1", .range) }
             step = value
         }
         var first: Int
@@ -182,7 +183,7 @@ private struct Field {
                     if isDayOfWeek && last == 0 {
                         last = 7  // FRI-SUN, 5-0: Friday to Sunday
                     } else {
-                        throw error("reversed range \"\(rangeText)\": \(first) is after \(last)")
+                        throw error("reversed range \"\(rangeText)\": \(first) is after \(last)", .range)
                     }
                 }
             } else {
@@ -206,9 +207,9 @@ private struct Field {
         let utf8 = text.utf8
         if utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
             guard utf8.count <= 6, let number = Int(text) else {
-                throw error("\(text) is out of range \(low)-\(high)")
+                throw error("\(text) is out of range \(low)-\(high)", .range)
             }
-            guard number >= low, number <= high else { throw error("\(number) is out of range \(low)-\(high)") }
+            guard number >= low, number <= high else { throw error("\(number) is out of range \(low)-\(high)", .range) }
             return number
         }
         let upper = text.uppercased()
@@ -217,7 +218,7 @@ private struct Field {
                 return index + (number == 4 ? 1 : 0)
             }
             if upper == "L" || upper == "W" || upper == "LW" {
-                throw error("\"\(text)\" (last/weekday) is not supported")
+                throw error("\"\(text)\" (last/weekday) is not supported", .unsupported)
             }
             if names.isEmpty {
                 throw error("unknown value \"\(text)\": this field takes numbers \(low)-\(high)")
@@ -225,13 +226,13 @@ private struct Field {
             throw error("unknown name \"\(text)\": expected one of \(names.joined(separator: " "))")
         }
         if upper.contains("#") {
-            throw error("\"\(text)\" (nth weekday, #) is not supported")
+            throw error("\"\(text)\" (nth weekday, #) is not supported", .unsupported)
         }
         if upper.contains("L") || upper.contains("W") {
-            throw error("\"\(text)\" (last/weekday, L or W) is not supported")
+            throw error("\"\(text)\" (last/weekday, L or W) is not supported", .unsupported)
         }
         if upper.contains("?") {
-            throw error("\"?\" is not supported; use *")
+            throw error("\"?\" is not supported; use *", .unsupported)
         }
         throw error("invalid value \"\(text)\"")
     }

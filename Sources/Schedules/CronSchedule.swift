@@ -12,8 +12,11 @@ public struct CronSchedule: Sendable {
     public let expression: CronExpression
     public let timeZone: TimeZoneRules
 
-    /// How far `next(after:)` looks before giving up.
-    static let horizonYears = 30
+    /// 400 Gregorian years: 146,097 days, exactly 20,871 weeks. Dates, weekdays and a zone's
+    /// rule-made clock changes all repeat after it, so the slots after the zone's last listed
+    /// change repeat too: a search this long past that point finds the next slot or proves
+    /// there is none. No shorter horizon ever cuts a valid expression's slots short (SPEC §3).
+    static let gregorianCycleSeconds: Int64 = 146_097 * 86_400
 
     /// Parses and validates both the expression and the zone.
     public init(expression: String, timeZone: String) throws(ScheduleError) {
@@ -26,46 +29,58 @@ public struct CronSchedule: Sendable {
         self.timeZone = timeZone
     }
 
-    /// The first slot strictly after `instant`, or nil if none within 30 years.
+    /// The first slot strictly after `instant`; nil when there is none in years 1-9999 (see
+    /// `nextSlot(after:)` for why).
     public func next(after instant: Instant) -> Instant? {
-        let start = instant.secondsSinceEpoch
-        guard start < Int64.max / 4, start > Int64.min / 4 else { return nil }
-        let horizon = start + Int64(Self.horizonYears) * 366 * Civil.secondsPerDay
-        let fixedTime = !expression.isWildcardJob
-        var t = start + 1
-        // Each turn looks at one stretch of constant offset; `t` only moves forward.
-        while t <= horizon {
-            let period = timeZone.period(containing: t)
-            let offset = Int64(period.offset)
-            if fixedTime, period.start >= t, period.offset > period.previousOffset {
-                // Wall times [start + previous, start + offset) were skipped: a fixed-time job
-                // matching any of them fires once, right at the change.
-                let gapStart = period.start + Int64(period.previousOffset)
-                if let wall = nextWallMatch(from: gapStart, horizon: horizon + offset), wall < period.start + offset {
-                    return Instant(secondsSinceEpoch: period.start)
-                }
-            }
-            var from = t + offset
-            if fixedTime, period.offset < period.previousOffset, period.start != Int64.min {
-                // Second pass of repeated wall times: fixed-time jobs already fired in the first.
-                from = max(from, period.start + Int64(period.previousOffset))
-            }
-            guard let wall = nextWallMatch(from: from, horizon: horizon + offset) else { return nil }
-            if period.end == Int64.max || wall < period.end + offset {
-                return Instant(secondsSinceEpoch: wall - offset)
-            }
-            // Nothing in this period. Every instant x >= end has wall time >= end + minimumOffset,
-            // so the next slot's wall time is at least the next match from there: jump ahead.
-            guard let ahead = nextWallMatch(from: period.end + Int64(timeZone.minimumOffset), horizon: horizon + offset)
-            else { return nil }
-            t = max(period.end, ahead - Int64(timeZone.maximumOffset))
-        }
+        if case .slot(let slot) = search(after: instant) { return slot }
         return nil
     }
 
-    /// The next `count` slots after `after`, ascending (fewer only if the horizon ends).
+    /// The first slot strictly after `instant`. Throws `.yearOutOfRange` when that slot would
+    /// lie outside years 1-9999, and `.neverFires` when the zone's clock changes skip every wall
+    /// time the expression matches (a wildcard job whose only matches fall in skipped hours).
+    public func nextSlot(after instant: Instant) throws(ScheduleError) -> Instant {
+        switch search(after: instant) {
+        case .slot(let slot):
+            return slot
+        case .afterLastSupportedYear:
+            throw ScheduleError(
+                .yearOutOfRange,
+                "the next slot after \(instant.iso8601) would fall after year 9999 (slots must lie in years 1-9999)")
+        case .beforeFirstSupportedYear:
+            throw ScheduleError(
+                .yearOutOfRange,
+                "the next slot after \(instant.iso8601) would fall before year 1 (slots must lie in years 1-9999)")
+        case .never:
+            throw ScheduleError(
+                .neverFires,
+                "never fires in time zone \"\(timeZone.name)\": its clock changes skip every wall time the expression matches")
+        }
+    }
+
+    /// The next `count` slots after `after`, ascending (fewer only when year 9999 ends first).
     public func slots(after: Instant, count: Int) -> [Instant] {
         slots(after: after, through: Instant(secondsSinceEpoch: .max), limit: count)
+    }
+
+    /// Exactly the next `count` slots after `after`, ascending; throws (as `nextSlot(after:)`
+    /// does) rather than return fewer. The message says how many were found.
+    public func nextSlots(after: Instant, count: Int) throws(ScheduleError) -> [Instant] {
+        var result: [Instant] = []
+        result.reserveCapacity(min(max(count, 0), 1024))
+        var cursor = after
+        while result.count < count {
+            do throws(ScheduleError) {
+                cursor = try nextSlot(after: cursor)
+            } catch {
+                guard !result.isEmpty else { throw error }
+                var partial = error
+                partial.message = "only \(result.count) of \(count) slots exist: \(error.message)"
+                throw partial
+            }
+            result.append(cursor)
+        }
+        return result
     }
 
     /// The slots in `(after, through]`, ascending, at most `limit` of them.
@@ -77,6 +92,69 @@ public struct CronSchedule: Sendable {
             cursor = slot
         }
         return result
+    }
+
+    enum SearchResult: Equatable {
+        case slot(Instant)
+        case afterLastSupportedYear
+        case beforeFirstSupportedYear
+        /// No slot ever after the start (proven over a whole 400-year cycle).
+        case never
+    }
+
+    func search(after instant: Instant) -> SearchResult {
+        let start = instant.secondsSinceEpoch
+        let earliest = Instant.earliestSupported.secondsSinceEpoch
+        let latest = Instant.latestSupported.secondsSinceEpoch
+        let margin = 2 * Civil.secondsPerDay
+        guard start < latest else { return .afterLastSupportedYear }
+        // A valid expression fires within every 400 years, and before year 1 no zone has clock
+        // changes (local mean time): from this far back the next slot lies before year 1.
+        guard start >= earliest - Self.gregorianCycleSeconds - margin else { return .beforeFirstSupportedYear }
+        // Past `periodicFrom` the slots repeat every cycle, so one cycle past it proves the rest.
+        let proofEnd = max(start, timeZone.periodicFrom) + Self.gregorianCycleSeconds + margin
+        let horizon = min(proofEnd, latest + margin)
+        guard let slot = firstSlot(after: start, horizon: horizon) else {
+            return proofEnd <= horizon ? .never : .afterLastSupportedYear
+        }
+        if slot > latest { return .afterLastSupportedYear }
+        if slot < earliest { return .beforeFirstSupportedYear }
+        return .slot(Instant(secondsSinceEpoch: slot))
+    }
+
+    /// The first slot strictly after `start` whose search starts at or before `horizon`
+    /// (a slot a little past `horizon` may be returned; none is missed before it).
+    private func firstSlot(after start: Int64, horizon: Int64) -> Int64? {
+        let fixedTime = !expression.isWildcardJob
+        var t = start + 1
+        // Each turn looks at one stretch of constant offset; `t` only moves forward.
+        while t <= horizon {
+            let period = timeZone.period(containing: t)
+            let offset = Int64(period.offset)
+            if fixedTime, period.start >= t, period.offset > period.previousOffset {
+                // Wall times [start + previous, start + offset) were skipped: a fixed-time job
+                // matching any of them fires once, right at the change.
+                let gapStart = period.start + Int64(period.previousOffset)
+                if let wall = nextWallMatch(from: gapStart, horizon: horizon + offset), wall < period.start + offset {
+                    return period.start
+                }
+            }
+            var from = t + offset
+            if fixedTime, period.offset < period.previousOffset, period.start != Int64.min {
+                // Second pass of repeated wall times: fixed-time jobs already fired in the first.
+                from = max(from, period.start + Int64(period.previousOffset))
+            }
+            guard let wall = nextWallMatch(from: from, horizon: horizon + offset) else { return nil }
+            if period.end == Int64.max || wall < period.end + offset {
+                return wall - offset
+            }
+            // Nothing in this period. Every instant x >= end has wall time >= end + minimumOffset,
+            // so the next slot's wall time is at least the next match from there: jump ahead.
+            guard let ahead = nextWallMatch(from: period.end + Int64(timeZone.minimumOffset), horizon: horizon + offset)
+            else { return nil }
+            t = max(period.end, ahead - Int64(timeZone.maximumOffset))
+        }
+        return nil
     }
 
     /// The first wall-clock minute (seconds since 1970-01-01 in local time) at or after `from`

@@ -12,6 +12,46 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
 
+    // MARK: Supported years
+
+    /// 0001-01-01T00:00:00Z: 719,162 days before 1970-01-01.
+    public static let earliestSupported = Instant(secondsSinceEpoch: -62_135_596_800)
+    /// 9999-12-31T23:59:59Z: one second before 10000-01-01 (2,932,897 days after 1970-01-01).
+    public static let latestSupported = Instant(secondsSinceEpoch: 253_402_300_799)
+    /// Slots and one-time `run_at` values must lie in years 1-9999 (UTC): beyond them a
+    /// four-digit `YYYY-MM-DDTHH:MM:SS.sssZ` key or timestamp cannot be written.
+    public static let supportedRange: ClosedRange<Instant> = earliestSupported...latestSupported
+
+    /// True when the instant lies in years 1-9999 (UTC).
+    public var isWithinSupportedYears: Bool { Self.supportedRange.contains(self) }
+
+    /// True when `secondsSinceEpoch` (e.g. a one-time `run_at` read from the database) lies in
+    /// years 1-9999 (UTC).
+    public static func isWithinSupportedYears(secondsSinceEpoch: Int64) -> Bool {
+        supportedRange.contains(Instant(secondsSinceEpoch: secondsSinceEpoch))
+    }
+
+    /// The same for a value read as a floating-point number (`extract(epoch from …)`):
+    /// NaN and the infinities (PostgreSQL's `'infinity'`, `'-infinity'`) are outside.
+    public static func isWithinSupportedYears(secondsSinceEpoch: Double) -> Bool {
+        secondsSinceEpoch.isFinite
+            && secondsSinceEpoch >= Double(earliestSupported.secondsSinceEpoch)
+            && secondsSinceEpoch < Double(latestSupported.secondsSinceEpoch) + 1
+    }
+
+    /// `secondsSinceEpoch` as an instant when it lies in years 1-9999; otherwise a schedule
+    /// error of kind `.yearOutOfRange` naming `what` (e.g. `run_at`) and the value.
+    public static func checkedSupportedYears(secondsSinceEpoch: Int64, what: String = "run_at")
+        throws(ScheduleError) -> Instant
+    {
+        let value = Instant(secondsSinceEpoch: secondsSinceEpoch)
+        guard value.isWithinSupportedYears else {
+            throw ScheduleError(
+                .yearOutOfRange, "\(what) \(value.iso8601) is outside the supported years 1-9999")
+        }
+        return value
+    }
+
     public func adding(seconds: Int64) -> Instant {
         Instant(secondsSinceEpoch: secondsSinceEpoch &+ seconds)
     }
@@ -24,17 +64,23 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `2026-03-08T07:00:00.000Z`
     public var iso8601Milliseconds: String { formatted(milliseconds: true) }
 
+    /// Years outside 1-9999 (which no slot may have, see `supportedRange`) are written in the
+    /// ISO 8601 expanded form with a sign and six digits (`+010000-01-01T00:00:00Z`,
+    /// `-004712-01-01T00:00:00Z`, year 0 as `+000000`), so such an instant can never pass for
+    /// an ordinary four-digit date in a key, a log line or a SQL parameter.
     private func formatted(milliseconds: Bool) -> String {
-        let days = Civil.floorDiv(secondsSinceEpoch, Civil.secondsPerDay)
-        let seconds = Int(secondsSinceEpoch - days * Civil.secondsPerDay)
+        // Split without multiplying back, which would overflow near Int64.min.
+        let remainder = secondsSinceEpoch % Civil.secondsPerDay
+        let days = secondsSinceEpoch / Civil.secondsPerDay - (remainder < 0 ? 1 : 0)
+        let seconds = Int(remainder < 0 ? remainder + Civil.secondsPerDay : remainder)
         let (year, month, day) = Civil.date(days: days)
         var text = ""
         text.reserveCapacity(24)
-        if year < 0 {
-            text += "-"
-            text += pad(-year, 4)
-        } else {
+        if year >= 1 && year <= 9999 {
             text += pad(year, 4)
+        } else {
+            text += year < 0 ? "-" : "+"
+            text += pad(year < 0 ? -year : year, 6)
         }
         text += "-" + pad(month, 2) + "-" + pad(day, 2)
         text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)

@@ -70,6 +70,12 @@ public final class TimeZoneRules: Sendable {
         maximumOffset = all.max() ?? 0
     }
 
+    /// From this instant on the zone's offsets follow its footer rule alone (or stay fixed), so
+    /// they repeat every 400 Gregorian years; Int64.min for a zone without clock changes.
+    var periodicFrom: Int64 {
+        max(rule != nil ? generatedThrough : Int64.min, transitions.last ?? Int64.min)
+    }
+
     /// A zone with one fixed offset.
     static func fixed(name: String, offset: Int) -> TimeZoneRules {
         TimeZoneRules(name: name, transitions: [], offsets: [], initialOffset: Int32(offset), rule: nil)
@@ -127,7 +133,8 @@ public final class TimeZoneRules: Sendable {
     private static let cache = Mutex<[String: TimeZoneRules]>([:])
 
     /// The rules of an IANA zone such as `Europe/Berlin`, loaded once per process.
-    /// Throws `unknown time zone "X"` for names that are not in the tz database.
+    /// Throws `unknown time zone "X": …` (kind `.unknownZone`) for names that are not IANA zone
+    /// or link names of the tz database: see `load(_:directory:)`.
     public static func named(_ name: String) throws(ScheduleError) -> TimeZoneRules {
         if let cached = cache.withLock({ $0[name] }) { return cached }
         let loaded = try load(name)
@@ -144,22 +151,111 @@ public final class TimeZoneRules: Sendable {
         return try load(name, directory: directory)
     }
 
-    /// Loads a zone from a tz database folder, without caching.
+    /// Loads a zone from a tz database folder, without caching. Only IANA zone and link names
+    /// are accepted: those listed (`Zone`/`Link` lines) in the folder's `tzdata.zi` when it has
+    /// one; without it, any name but the files that are not zones of their own (`localtime`, the
+    /// host's clock, so each host would compute its own schedule; `posixrules`; `Factory`; the
+    /// `right/` leap-second and `posix/` copies) and anything that is not a plain relative name.
+    /// A file that counts leap seconds is refused either way: slots are POSIX seconds.
     static func load(_ name: String, directory: String) throws(ScheduleError) -> TimeZoneRules {
-        let unknown = ScheduleError("unknown time zone \"\(name)\"")
-        let components = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard !name.isEmpty, !name.hasPrefix("/"), name.utf8.count < 256,
-            !components.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }),
-            !name.utf8.contains(0)
-        else { throw unknown }
+        try checkName(name, directory: directory)
         if let bytes = readFile(directory + "/" + name) {
-            guard let rules = TZif.parse(bytes, name: name) else { throw unknown }
+            guard let rules = TZif.parse(bytes, name: name) else {
+                if TZif.countsLeapSeconds(bytes) {
+                    throw unknownZone(name, "its tz file counts leap seconds (a right/ zone); slots use POSIX time")
+                }
+                throw unknownZone(name, "\(directory)/\(name) is not a readable tz file")
+            }
             return rules
         }
         if name == "UTC" || name == "Etc/UTC" {
             return .fixed(name: name, offset: 0)  // usable without tzdata installed
         }
-        throw unknown
+        throw unknownZone(name, "not in the tz database at \(directory)")
+    }
+
+    static func unknownZone(_ name: String, _ why: String) -> ScheduleError {
+        ScheduleError(.unknownZone, "unknown time zone \"\(name)\": \(why)")
+    }
+
+    /// Throws unless `name` is an IANA zone or link name (see `load(_:directory:)`).
+    static func checkName(_ name: String, directory: String) throws(ScheduleError) {
+        let notIANA = "not an IANA zone name"
+        let utf8 = name.utf8
+        // IANA names use ASCII letters, digits, '.', '_', '-', '+' and '/' (tz theory.html).
+        let plain = !utf8.isEmpty && utf8.count <= 255
+            && utf8.allSatisfy { c in
+                (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+                    || c == 0x2E || c == 0x5F || c == 0x2D || c == 0x2B || c == 0x2F
+            }
+        guard plain else { throw unknownZone(name, notIANA) }
+        if name.hasPrefix("/") { throw unknownZone(name, "\(notIANA) (an absolute path)") }
+        let components = name.split(separator: "/", omittingEmptySubsequences: false)
+        if components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            throw unknownZone(name, "\(notIANA) (empty, . or .. path component)")
+        }
+        switch components[0] {
+        case "localtime":
+            throw unknownZone(name, "\(notIANA) (it is the host's local time; name the zone, e.g. Europe/Berlin)")
+        case "posixrules", "Factory":
+            throw unknownZone(name, notIANA)
+        case "right", "posix":
+            let rest = components.dropFirst().joined(separator: "/")
+            throw unknownZone(name, "\(notIANA) (\(components[0])/ is a copy of the database\(rest.isEmpty ? "" : "; use \(rest)"))")
+        default:
+            break
+        }
+        guard let listed = listedNames(directory: directory) else { return }  // no tzdata.zi: the rules above
+        guard !listed.exact.contains(name) else { return }
+        if let suggestion = listed.byLowercase[name.lowercased()] {
+            throw unknownZone(name, "\(notIANA) (did you mean \(suggestion)?)")
+        }
+        throw unknownZone(name, notIANA)
+    }
+
+    struct ListedNames: Sendable {
+        var exact: Set<String> = []
+        /// For a suggestion when only the case is wrong.
+        var byLowercase: [String: String] = [:]
+    }
+
+    /// The `tzdata.zi` listings read so far, by folder (nil: the folder has none).
+    private static let listings = Mutex<[String: ListedNames?]>([:])
+
+    /// The zone and link names in `directory/tzdata.zi` (read once per folder and process).
+    static func listedNames(directory: String) -> ListedNames? {
+        if let known = listings.withLock({ $0[directory] }) { return known }
+        let names = readFile(directory + "/tzdata.zi").map(parseListing)
+        return listings.withLock { listings in
+            if let known = listings[directory] { return known }
+            listings[directory] = .some(names)
+            return names
+        }
+    }
+
+    /// Names from zic input: `Zone NAME …` and `Link TARGET NAME`, keywords abbreviated to any
+    /// prefix in any case (`Z`, `L` in tzdata.zi). Continuation and Rule lines are skipped.
+    static func parseListing(_ bytes: [UInt8]) -> ListedNames {
+        var listed = ListedNames()
+        for line in bytes.split(separator: 0x0A) {
+            guard let first = line.first, first != 0x23, first != 0x20, first != 0x09 else { continue }
+            let fields = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
+            guard fields.count >= 2 else { continue }
+            let keyword = String(decoding: fields[0], as: UTF8.self).lowercased()
+            let nameField: ArraySlice<UInt8>
+            if "zone".hasPrefix(keyword) {
+                nameField = fields[1]
+            } else if "link".hasPrefix(keyword), fields.count >= 3 {
+                nameField = fields[2]
+            } else {
+                continue
+            }
+            let name = String(decoding: nameField, as: UTF8.self)
+            guard name != "Factory" else { continue }
+            listed.exact.insert(name)
+            listed.byLowercase[name.lowercased()] = name
+        }
+        return listed
     }
 
     private static func readFile(_ path: String) -> [UInt8]? {
@@ -187,16 +283,23 @@ public final class TimeZoneRules: Sendable {
 
 /// RFC 8536 TZif reader: versions 1-3 (and 4), using the 64-bit data block when present.
 enum TZif {
+    /// True when the file's header announces leap-second records (a `right/` zone, whose
+    /// times count leap seconds): such a file is not used.
+    static func countsLeapSeconds(_ bytes: [UInt8]) -> Bool {
+        var reader = Reader(bytes: bytes)
+        return (reader.header()?.leapcnt ?? 0) > 0
+    }
+
     static func parse(_ bytes: [UInt8], name: String) -> TimeZoneRules? {
         var reader = Reader(bytes: bytes)
-        guard let header = reader.header() else { return nil }
+        guard let header = reader.header(), header.leapcnt == 0 else { return nil }
         if header.version == 0 {
             guard let block = reader.block(header, timeSize: 4) else { return nil }
             return TimeZoneRules(
                 name: name, transitions: block.transitions, offsets: block.offsets,
                 initialOffset: block.initialOffset, rule: nil)
         }
-        guard reader.skipBlock(header, timeSize: 4), let header2 = reader.header(),
+        guard reader.skipBlock(header, timeSize: 4), let header2 = reader.header(), header2.leapcnt == 0,
             let block = reader.block(header2, timeSize: 8)
         else { return nil }
         var rule: PosixTimeZoneRule?
