@@ -59,12 +59,10 @@ enum NextBatch {
             count = value
         default: return .failure(ScheduleError("\"count\" must be a number"))
         }
-        let schedule: CronSchedule
         do throws(ScheduleError) {
-            schedule = try CronSchedule(expression: expr, timeZone: zone)
+            return .success(try CronSchedule(expression: expr, timeZone: zone).nextSlots(after: after, count: count))
         } catch {
             return .failure(error)
         }
-        return .success(schedule.slots(after: after, count: count))
     }
 }

@@ -13,7 +13,8 @@ public struct NextCommand: ParsableCommand {
 
             EXIT CODES:
               0    printed (with --batch: always, errors are answered per line)
-              64   invalid expression, zone, instant or count; the message names the problem
+              64   invalid expression, zone, instant or count, or fewer than --count slots lie in
+                   years 1-9999; the message names the problem
 
             ENVIRONMENT:
               TZDIR  the IANA time zone database (default /usr/share/zoneinfo)
@@ -63,14 +64,14 @@ public struct NextCommand: ParsableCommand {
                 }
                 start = parsed
             }
-            let schedule: CronSchedule
+            // Exactly --count slots or an error: never fewer in silence (SPEC §3).
+            let slots: [Instant]
             do throws(ScheduleError) {
-                schedule = try CronSchedule(expression: cron, timeZone: tz)
+                slots = try CronSchedule(expression: cron, timeZone: tz).nextSlots(after: start, count: count)
             } catch {
                 throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: \(error.message)")
             }
-            let lines = schedule.slots(after: start, count: count).map(\.iso8601)
-            if !lines.isEmpty { StandardOutput.writeLine(lines.joined(separator: "\n")) }
+            StandardOutput.writeLine(slots.map(\.iso8601).joined(separator: "\n"))
         }
     }
 
