@@ -237,15 +237,18 @@ public final class TimeZoneRules: Sendable {
     /// prefix in any case (`Z`, `L` in tzdata.zi). Continuation and Rule lines are skipped.
     static func parseListing(_ bytes: [UInt8]) -> ListedNames {
         var listed = ListedNames()
+        let zone = Array("zone".utf8)
+        let link = Array("link".utf8)
         for line in bytes.split(separator: 0x0A) {
-            guard let first = line.first, first != 0x23, first != 0x20, first != 0x09 else { continue }
+            // Most lines are Rule or continuation lines: skip them on their first byte.
+            guard let first = line.first, first | 0x20 == 0x7A || first | 0x20 == 0x6C else { continue }
             let fields = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
-            guard fields.count >= 2 else { continue }
-            let keyword = String(decoding: fields[0], as: UTF8.self).lowercased()
+            guard fields.count >= 2, fields[0].count <= 4 else { continue }
+            let keyword = fields[0].map { $0 | 0x20 }  // ASCII letters to lower case
             let nameField: ArraySlice<UInt8>
-            if "zone".hasPrefix(keyword) {
+            if zone.starts(with: keyword) {
                 nameField = fields[1]
-            } else if "link".hasPrefix(keyword), fields.count >= 3 {
+            } else if link.starts(with: keyword), fields.count >= 3 {
                 nameField = fields[2]
             } else {
                 continue
