@@ -36,6 +36,10 @@ install_tools() {
   if ! command -v systemd-analyze >/dev/null; then
     echo "check-deploy: installing systemd (for systemd-analyze)" >&2
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+      echo "check-deploy: systemd-analyze is missing; install Debian's systemd package (as root: apt-get install --no-install-recommends systemd)" >&2
+      exit 1
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
   fi
@@ -44,7 +48,8 @@ install_tools() {
     echo "check-deploy: installing ${pip_packages[*]} into $venv" >&2
     rm -rf "$venv"
     mkdir -p "$tools"
-    python3 -m venv "$venv"
+    python3 -m venv "$venv" || {
+      echo "check-deploy: python3 cannot create a venv; install python3-venv (make deps does)" >&2; exit 1; }
     "$venv/bin/pip" install -q --disable-pip-version-check "${pip_packages[@]}"
     echo "${pip_packages[*]}" > "$venv/.packages"
   fi
