@@ -137,6 +137,9 @@ struct DeployTests {
         let migrate = try FileSystem.readText(deploy + "/kubernetes/migrate-job.yaml")
         #expect(migrate.contains("args: [\"migrate\"]"))
         #expect(migrate.contains("restartPolicy: Never"))
+        // The migrate Job connects as the migrator role, the CronJobs as the dispatcher.
+        #expect(migrate.contains("key: migrate-database-url"))
+        #expect(cronJob.contains("key: database-url"))
         let lagCheck = try FileSystem.readText(deploy + "/kubernetes/lag-check-cronjob.yaml")
         #expect(lagCheck.contains("args: [\"status\", \"--max-lag\", \"300\""))
         // The lag limit is the same in the check and in the alert rules.
