@@ -14,20 +14,45 @@ SWIFT_BUILD = $(SWIFT) build --scratch-path $(SCRATCH)
 BIN_DIR = $(shell $(SWIFT_BUILD) -c $(CONFIG) --show-bin-path 2>/dev/null)
 DB_URL = $(shell scripts/local-db.sh url)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config
+# python3-venv: the deploy-file checks of `make test` install their validators into a venv.
+APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config python3-venv
+# The oldest Swift that builds the package (swift-tools-version in Package.swift).
+SWIFT_MIN := 6.1
 
-.PHONY: deps build release test check-deploy db-start db-stop run install bench soak embed-migrations clean
+.PHONY: deps swift-check build release test check-deploy db-start db-stop run install bench soak embed-migrations clean
 
-# Installs the C libraries and PostgreSQL only when something is missing.
-deps:
+# Installs the C libraries, PostgreSQL and python3-venv only when something is missing.
+# Without root it needs sudo: a missing sudo is a one-line hint, not a shell error.
+deps: swift-check
 	@missing=""; \
 	pkg-config --exists libpq 2>/dev/null || missing="$$missing libpq-dev"; \
 	pkg-config --exists libcurl 2>/dev/null || missing="$$missing libcurl4-openssl-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
+	  if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+	    echo "make deps: missing$$missing; run 'make deps' as root, or install sudo, or install them yourself: apt-get install$$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make deps: missing$$missing, and there is no apt-get: install the equivalent packages, then run make again" >&2; \
+	    exit 1; \
+	  fi; \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+# Swift is not an apt package (Debian's "swift" is OpenStack Swift, an object store): say
+# where to get it instead of failing with "swift: command not found ... Error 127".
+swift-check:
+	@command -v $(SWIFT) >/dev/null 2>&1 || { \
+	  echo "make: '$(SWIFT)' not found: install Swift $(SWIFT_MIN) or newer from https://www.swift.org/install/linux/ (swiftly, or a toolchain tarball) and put it on PATH; Debian's 'apt install swift' is OpenStack Swift, not the language" >&2; \
+	  exit 1; }
+	@version=$$($(SWIFT) --version 2>/dev/null | sed -n 's/.*Swift version \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1); \
+	if [ -n "$$version" ] && [ "$$(printf '%s\n' "$(SWIFT_MIN)" "$$version" | sort -V | head -n 1)" != "$(SWIFT_MIN)" ]; then \
+	  echo "make: Swift $$version is too old: this package needs Swift $(SWIFT_MIN) or newer (https://www.swift.org/install/linux/)" >&2; \
+	  exit 1; \
 	fi
 
 embed-migrations:

