@@ -175,7 +175,7 @@ public enum ExitStatus {
 }
 
 /// Thrown by commands to exit with a documented code after printing `message`.
-public struct CommandFailure: Error, CustomStringConvertible {
+public struct CommandFailure: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var message: String
     public var description: String { message }

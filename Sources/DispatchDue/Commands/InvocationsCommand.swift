@@ -36,8 +36,8 @@ public struct InvocationsCommand: ParsableCommand {
 
         public func validate() throws {
             try NumericFlag.check("--limit", limit, 1...100_000)
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("--trigger", trigger)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("--trigger", trigger)
             if trigger != nil && tenant == nil { throw ValidationError("--trigger needs --tenant (trigger ids are per tenant)") }
             if let since, Instant.parse(since) == nil {
                 throw ValidationError("--since \"\(since)\": not an ISO 8601 instant with a zone, e.g. 2026-03-08T07:00:00Z")
@@ -97,8 +97,8 @@ public struct InvocationsCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the invocation id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the invocation id", id)
         }
 
         public func run() throws {
@@ -137,8 +137,8 @@ public struct InvocationsCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the invocation id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the invocation id", id)
         }
 
         public func run() throws {

@@ -27,3 +27,14 @@ enum NumericFlag {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
+
+extension CLIIdentifier {
+    /// `check` for a command's `validate()`: a usage error ArgumentParser exits 64 with.
+    static func validated(_ flag: String, _ value: String?) throws(ValidationError) {
+        do {
+            try check(flag, value)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}

@@ -66,9 +66,9 @@ public struct TriggersCommand: ParsableCommand {
 
         public func validate() throws {
             try NumericFlag.check("--limit", limit, 1...100_000)
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("--project", project)
-            try CLIIdentifier.check("--agent", agent)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("--project", project)
+            try CLIIdentifier.validated("--agent", agent)
         }
 
         public func run() throws {
@@ -121,8 +121,8 @@ public struct TriggersCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the trigger id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
         }
 
         public func run() throws {
@@ -165,8 +165,8 @@ public struct TriggersCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the trigger id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
         }
 
         public func run() throws {
@@ -206,8 +206,8 @@ public struct TriggersCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the trigger id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
         }
 
         public func run() throws {
@@ -240,8 +240,8 @@ public struct TriggersCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the trigger id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
         }
 
         public func run() throws {
@@ -266,8 +266,8 @@ public struct TriggersCommand: ParsableCommand {
         public init() {}
 
         public func validate() throws {
-            try CLIIdentifier.check("--tenant", tenant)
-            try CLIIdentifier.check("the trigger id", id)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
         }
 
         public func run() throws {
