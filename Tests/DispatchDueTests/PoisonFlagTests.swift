@@ -172,4 +172,33 @@ struct PoisonFlagTests {
         #expect(Set(pairs).count == posts.count)
         #expect(try database.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'completed'") == "6")
     }
+
+    /// The other commands' numeric flags: finite, in range, and a negative value is "out of
+    /// range", never "Missing value" (exit 64, nothing written, no crash).
+    @Test("status, triggers and invocations refuse out-of-range numbers naming the flag", arguments: [
+        (["status", "--max-lag", "inf"], "--max-lag inf is out of range"),
+        (["status", "--max-lag", "-1"], "--max-lag -1.0 is out of range"),
+        (["status", "--max-lag", "31536001"], "--max-lag 31536001.0 is out of range"),
+        (["status", "--max-lag", "nan"], "--max-lag nan is out of range"),
+        (["status", "--connect-timeout", "301"], "--connect-timeout 301 is out of range"),
+        (baseAdd(id: "n1") + ["--cron", "@daily", "--max-retries", "-1"], "--max-retries -1 is out of range"),
+        (baseAdd(id: "n2") + ["--cron", "@daily", "--max-retries", "11"], "--max-retries 11 is out of range"),
+        (baseAdd(id: "n3") + ["--cron", "@daily", "--retry-delay", "-60"], "--retry-delay -60 is out of range"),
+        (baseAdd(id: "n4") + ["--cron", "@daily", "--timeout", "-1"], "--timeout -1 is out of range"),
+        (["triggers", "update", "t1", "--tenant", "acme", "--timeout", "86401"], "--timeout 86401 is out of range"),
+        (["triggers", "list", "--limit", "-1"], "--limit -1 is out of range"),
+        (["triggers", "list", "--limit", "0"], "--limit 0 is out of range"),
+        (["invocations", "list", "--limit", "100001"], "--limit 100001 is out of range"),
+    ])
+    func managementNumbers(arguments: [String], message: String) throws {
+        let db = try TestDatabase.create()
+        defer { db.drop() }
+        try PoisonFlagFixture.seed(db)
+        let before = try db.snapshot()
+        let result = try db.cli(arguments)
+        #expect(result.exitCode == 64, "\(result)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("Missing value"))
+        #expect(try db.snapshot() == before)
+    }
 }

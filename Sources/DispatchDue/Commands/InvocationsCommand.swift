@@ -109,7 +109,7 @@ public struct InvocationsCommand: ParsableCommand {
                     StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        changed ? "cancelled invocation \(id) (trigger \(record.triggerID), slot \(record.scheduledFor.iso8601))"
+                        changed ? "cancelled invocation \(id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.scheduledFor.iso8601))"
                             : "invocation \(id) was already cancelled")
                 }
             }
@@ -149,7 +149,7 @@ public struct InvocationsCommand: ParsableCommand {
                     StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        "recorded invocation \(record.id) (pending, key \(record.idempotencyKey)) to rerun \(id) "
+                        "recorded invocation \(record.id) (pending, key \(ManagementOutput.escaped(record.idempotencyKey))) to rerun \(id) "
                             + "for slot \(record.scheduledFor.iso8601)")
                 }
             }
