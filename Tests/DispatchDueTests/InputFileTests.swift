@@ -142,4 +142,25 @@ struct InputFileTests {
         #expect(try FileSystem.listDirectory(folder) == ["dispatch_due.prom"])
         #expect(try FileSystem.readText(target).contains("dispatch_due_last_cycle_success 1"))
     }
+
+    @Test("--message-file refuses a FIFO, /dev/zero and a file over 64 KiB; a file at the limit is accepted")
+    func messageFile() throws {
+        let db = try TestDatabase.create()
+        defer { db.drop() }
+        let folder = try Self.scratch()
+        defer { Ops.removeTree(folder) }
+        try FileSystem.writeAtomically(String(repeating: "m", count: 65_537), to: folder + "/big.txt")
+        try FileSystem.writeAtomically(String(repeating: "m", count: 65_536), to: folder + "/limit.txt")
+        for (path, message) in [
+            (folder + "/fifo", "is a FIFO"), ("/dev/zero", "is a character device"), (folder + "/big.txt", "at most 65536 bytes"),
+        ] {
+            let result = try db.cli(baseAdd() + ["--cron", "@daily", "--message-file", path])
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(result.stderr.contains("--message-file: cannot use") && result.stderr.contains(message), "\(result.stderr)")
+        }
+        #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
+        let accepted = try db.cli(baseAdd() + ["--cron", "@daily", "--message-file", folder + "/limit.txt"])
+        #expect(accepted.exitCode == 0, "\(accepted)")
+        #expect(try db.value("SELECT octet_length(message_template) FROM scheduled_triggers") == "65536")
+    }
 }

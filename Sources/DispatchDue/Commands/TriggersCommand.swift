@@ -304,6 +304,8 @@ public struct TriggerFieldOptions: ParsableArguments {
     @Option(help: "Free-text description.") public var description: String?
     @Option(help: ArgumentHelp("Message template with {{dot.path}} placeholders into the payload.", valueName: "TEMPLATE"))
     public var message: String?
+    @Option(help: ArgumentHelp("Read the message template from a file (at most 64 KiB).", valueName: "PATH"))
+    public var messageFile: String?
     @Option(help: ArgumentHelp("Payload as a JSON document.", valueName: "JSON")) public var payload: String?
     @Option(help: ArgumentHelp("Read the JSON payload from a file.", valueName: "PATH")) public var payloadFile: String?
     @Option(parsing: .unconditional, help: "Retries after the first attempt, 0-10 (default 1).") public var maxRetries: Int?
@@ -341,6 +343,20 @@ public struct TriggerFieldOptions: ParsableArguments {
         }
     }
 
+    /// --message, or the contents of --message-file (a regular file of at most 64 KiB).
+    func messageText() throws(ManagementError) -> String? {
+        switch (message, messageFile) {
+        case (.some, .some): throw .invalid("give either --message or --message-file, not both")
+        case (let text, nil): return text
+        case (nil, let path?):
+            do {
+                return try FileSystem.readRegularFile(path, limit: TriggerDefinition.templateLimit)
+            } catch {
+                throw .invalid("--message-file: cannot use \(error)")
+            }
+        }
+    }
+
     /// A complete, validated trigger for `add`.
     func definition(tenant: String, id: String?, enabled: Bool) throws(ManagementError) -> TriggerDefinition {
         var missing: [String] = []
@@ -351,7 +367,7 @@ public struct TriggerFieldOptions: ParsableArguments {
         let definition = TriggerDefinition(
             tenantID: tenant, id: id, projectID: project!, agentID: agent!, name: name!,
             description: description, enabled: enabled, cronExpression: cron, timeZone: tz ?? "UTC",
-            runAt: try runAt(), payload: try payloadText(), messageTemplate: message,
+            runAt: try runAt(), payload: try payloadText(), messageTemplate: try messageText(),
             maxRetries: maxRetries ?? 1, retryDelaySeconds: retryDelay ?? 60, timeoutSeconds: timeout ?? 780,
             misfirePolicy: misfirePolicy ?? .latest, runAsUserID: runAs, createdBy: createdBy, ref: ref ?? "main")
         try definition.validateFields()
@@ -370,7 +386,7 @@ public struct TriggerFieldOptions: ParsableArguments {
         changes.timeZone = tz
         changes.runAt = try runAt()
         changes.payload = try payloadText()
-        changes.messageTemplate = message
+        changes.messageTemplate = try messageText()
         changes.maxRetries = maxRetries
         changes.retryDelaySeconds = retryDelay
         changes.timeoutSeconds = timeout
