@@ -82,30 +82,36 @@ public enum ExitStatus {
 
     static let environmentText = """
         ENVIRONMENT:
-          DATABASE_URL          libpq conninfo or URI (unset: libpq's PG* defaults); prefer it,
-                                or PGPASSFILE, to a password in --database-url
-          PGPASSFILE            libpq password file (default ~/.pgpass)
+          DATABASE_URL   libpq conninfo or URI (unset: libpq's PG* defaults);
+                         prefer it, or PGPASSFILE, to a password given with
+                         --database-url
+          PGPASSFILE     libpq password file (default ~/.pgpass)
         """
 
     static let endpointEnvironmentText = """
-          AGENTS_API_URL        base URL of the agents execution API
-          AGENTS_API_KEY_FILE   file holding the API key (at most 4 KiB)
-          CREDENTIALS_DIRECTORY systemd LoadCredential= folder; the key is read from agents-api-key
-          AGENTS_API_KEY        the API key itself (prefer a file)
+          AGENTS_API_URL         base URL of the agents execution API
+          AGENTS_API_KEY_FILE    file holding the API key (at most 4 KiB)
+          CREDENTIALS_DIRECTORY  systemd LoadCredential= folder; the key is
+                                 read from agents-api-key in it
+          AGENTS_API_KEY         the API key itself (prefer a file)
         """
 
     /// `dispatch-due run` and `backfill`.
     public static let helpText = """
         EXIT CODES:
           0    the cycle ran (runs that failed are recorded, not fatal)
-          1    could not do its job: schema missing or newer than this binary, internal error
-          64   usage error: unknown flag, bad or out-of-range value, invalid UTF-8 or control
-               characters in an argument
-          69   the database cannot be reached or refuses the connection (authentication included)
+          1    could not do its job: schema missing or newer than this
+               binary, internal error
+          64   usage error: unknown flag, bad or out-of-range value, invalid
+               UTF-8 or control characters in an argument
+          69   the database cannot be reached or refuses the connection
+               (authentication included)
           77   the agents endpoint rejected the credentials (401/403)
-          78   configuration missing or unusable: no endpoint URL or key when there is something
-               to post; an unreadable --cacert or key file; a malformed endpoint or database URL;
-               a --metrics-file that is not a regular file. Checked before any work is claimed.
+          78   configuration missing or unusable: no endpoint URL or key
+               when there is something to post; an unreadable --cacert or
+               key file; a malformed endpoint or database URL; a
+               --metrics-file that is not a regular file. Checked before
+               any work is claimed.
           130  stopped by SIGINT after releasing its work
           143  stopped by SIGTERM after releasing its work
 
@@ -115,12 +121,14 @@ public enum ExitStatus {
 
     /// The bare `dispatch-due`: every command's codes at a glance.
     public static let rootHelpText = """
-        A dispatch cycle needs `dispatch-due run`; without a subcommand this help is printed.
+        A dispatch cycle needs `dispatch-due run`; without a subcommand this
+        help is printed.
 
         EXIT CODES (each subcommand's --help lists its own):
           0    done (runs that failed are recorded, not fatal)
-          1    could not: schema missing or newer than this binary, internal error; status: lag
-               over --max-lag; management commands: not found or refused
+          1    could not: schema missing or newer than this binary, internal
+               error; status: lag over --max-lag; management commands: not
+               found or refused
           64   usage error (unknown flag, bad value)
           69   the database cannot be reached or refuses the connection
           77   the agents endpoint rejected the credentials
@@ -138,7 +146,8 @@ public enum ExitStatus {
           0    healthy: no lag over --max-lag (or no --max-lag given)
           1    the oldest lag is over --max-lag; or the schema is missing
           64   usage error: unknown flag, bad or out-of-range value
-          69   the database cannot be reached or refuses the connection (authentication included)
+          69   the database cannot be reached or refuses the connection
+               (authentication included)
           78   the database URL is malformed
 
         \(environmentText)
@@ -148,10 +157,12 @@ public enum ExitStatus {
     public static let migrateHelpText = """
         EXIT CODES:
           0    applied, or already up to date
-          1    a migration failed (rolled back), an applied file was edited, or the database
-               holds migrations this binary does not know
-          64   --migrations-dir unreadable, or a file not named NNNN_description.sql
-          69   the database cannot be reached or refuses the connection (authentication included)
+          1    a migration failed (rolled back), an applied file was edited,
+               or the database holds migrations this binary does not know
+          64   --migrations-dir unreadable, or a file not named
+               NNNN_description.sql
+          69   the database cannot be reached or refuses the connection
+               (authentication included)
           78   the database URL is malformed
 
         \(environmentText)
