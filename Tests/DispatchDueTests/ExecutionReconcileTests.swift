@@ -34,7 +34,7 @@ struct ExecutionReconcileTests {
         ReconcileCase(getAnswer: "404", status: "failed", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
         ReconcileCase(getAnswer: "500", status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .nextCheck),
         ReconcileCase(getAnswer: "500", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: "[]", lease: .cleared, errorContains: "timed out"),
-        ReconcileCase(getAnswer: "401", exitCode: 3, status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
+        ReconcileCase(getAnswer: "401", exitCode: 77, status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
     ]
 
     @Test("each status answer", arguments: cases)

@@ -41,8 +41,8 @@ struct ExecutionTests {
         AnswerCase(answer: "status:302", status: "failed", attempt: 1, httpStatus: 302, errorContains: "not followed"),
         AnswerCase(answer: "hang", status: "pending", attempt: 2, httpStatus: nil, nextAttemptAtLeast: 9, nextAttemptAtMost: 13, errorContains: "timed out"),
         AnswerCase(answer: "close", status: "pending", attempt: 2, httpStatus: nil, nextAttemptAtLeast: 9, nextAttemptAtMost: 13),
-        AnswerCase(answer: "status:401", exitCode: 3, status: "pending", attempt: 1, httpStatus: 401),
-        AnswerCase(answer: "status:403", exitCode: 3, status: "pending", attempt: 1, httpStatus: 403),
+        AnswerCase(answer: "status:401", exitCode: 77, status: "pending", attempt: 1, httpStatus: 401),
+        AnswerCase(answer: "status:403", exitCode: 77, status: "pending", attempt: 1, httpStatus: 403),
     ]
 
     @Test("each answer of the §4 table", arguments: answers)
@@ -227,7 +227,7 @@ struct ExecutionTests {
             WHERE scheduled_for >= '2026-01-01T00:30:00Z'
             """)
         let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--concurrency", "4"])
-        #expect(result.exitCode == 3, "\(result)")
+        #expect(result.exitCode == 77, "\(result)")
         #expect(result.stderr.contains("rejected the credentials"))
         #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
         // It stopped posting after the first round (at most one round of 4 in flight).
@@ -288,12 +288,12 @@ struct ExecutionTests {
         try ExecutionFixture.invocations(connection)
         let noURL = try ChildProcess.run(
             "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_KEY": ExecutionFixture.apiKey]))
-        #expect(noURL.exitCode == 64, "\(noURL)")
+        #expect(noURL.exitCode == 78, "\(noURL)")
         #expect(noURL.stderr.contains("AGENTS_API_URL"))
         #expect(!noURL.stderr.contains(ExecutionFixture.apiKey))
         let noKey = try ChildProcess.run(
             "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9"]))
-        #expect(noKey.exitCode == 64, "\(noKey)")
+        #expect(noKey.exitCode == 78, "\(noKey)")
         #expect(noKey.stderr.contains("AGENTS_API_KEY"))
         // Nothing was claimed by the refused runs.
         #expect(try ExecutionFixture.counts(connection) == ["pending": 1])

@@ -252,7 +252,7 @@ struct FaultDrillTests {
         usleep(UInt32.random(in: 300_000...1_500_000, using: &generator))
         try cluster.restart()
         let interrupted = dispatcher.wait(timeoutSeconds: 60)
-        #expect(interrupted.exitCode == 1, "database unreachable is exit 1 (SPEC §5): \(interrupted)")
+        #expect(interrupted.exitCode == 69, "database unreachable is exit 69 (SPEC §5): \(interrupted)")
         #expect(standIn.posts().count < 1_000, "the restart came too late to interrupt the cycle")
 
         try standIn.setAnswers(post: "accept")

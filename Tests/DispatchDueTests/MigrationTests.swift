@@ -247,7 +247,7 @@ struct ConnectionTests {
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    @Test("an unreachable or silent database: a clear error, exit 1, password masked, within the timeout")
+    @Test("an unreachable or silent database: a clear error, exit 69, password masked, within the timeout")
     func badDatabaseURL() throws {
         let (listener, silentPort) = Self.silentListener()
         defer { close(listener) }
@@ -264,7 +264,7 @@ struct ConnectionTests {
             let result = try ChildProcess.run(
                 "dispatch-due", ["run", "--record-only"], extraEnvironment: ["DATABASE_URL": url], timeoutSeconds: 30)
             let elapsed = monotonicSeconds() - started
-            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.exitCode == 69, "\(result)")
             #expect(result.stderr.contains("database connection failed"), "\(result.stderr)")
             #expect(result.stderr.contains("127.0.0.1"))
             #expect(!result.stderr.contains("hunter2"), "password leaked: \(result.stderr)")
@@ -281,7 +281,7 @@ struct ConnectionTests {
         let result = try ChildProcess.run(
             "dispatch-due", ["run", "--log-format", "json", "--metrics-file", metrics],
             extraEnvironment: ["DATABASE_URL": "postgresql://dispatcher:hunter2-secret@127.0.0.1:1/scheduler"])
-        #expect(result.exitCode == 1)
+        #expect(result.exitCode == 69)
         let lines = result.stderr.split(separator: "\n").map(String.init)
         #expect(!lines.isEmpty)
         for line in lines {
@@ -290,7 +290,7 @@ struct ConnectionTests {
         }
         let failure = lines.compactMap { try? JSONValue.parse($0) }.first { $0["event"]?.stringValue == "command.failed" }
         #expect(failure?["message"]?.stringValue?.contains("database connection failed") == true)
-        #expect(failure?["exit_code"] == .number("1"))
+        #expect(failure?["exit_code"] == .number("69"))
         #expect(!result.stderr.contains("hunter2"))
         let text = try FileSystem.readText(metrics)
         #expect(text.contains("dispatch_due_last_cycle_success 0"), "\(text)")
@@ -303,7 +303,7 @@ struct ConnectionTests {
     ])
     func unparsable(url: String) throws {
         let result = try ChildProcess.run("dispatch-due", ["run", "--record-only"], extraEnvironment: ["DATABASE_URL": url])
-        #expect(result.exitCode == 1)
+        #expect(result.exitCode == 78)
         #expect(!result.stderr.contains("hunter2"), "\(result.stderr)")
         #expect(result.stderr.contains("database"))
     }

@@ -6,26 +6,37 @@ public struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
         help: ArgumentHelp(
-            "libpq conninfo or URI (default: $DATABASE_URL, else libpq's PG* variables).",
+            "libpq conninfo or URI (default: $DATABASE_URL, else libpq's PG* variables). Prefer DATABASE_URL "
+                + "or PGPASSFILE for the password: it is masked in this process's command line after parsing, "
+                + "but visible to `ps` until then.",
             valueName: "URL"))
     public var databaseURL: String?
 
-    @Option(help: "Seconds to wait for the database connection.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the database connection, 1-300.", valueName: "S"))
     public var connectTimeout: Int = 5
 
     public init() {}
+
+    public func validate() throws {
+        try NumericFlag.check("--connect-timeout", connectTimeout, 1...300, unit: "seconds")
+    }
 
     /// The flag wins over the environment; nil lets libpq use its PG* defaults.
     public var resolvedURL: String? {
         databaseURL ?? Environment.get("DATABASE_URL").flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// Opens a connection, turning failure into exit code 1 with a masked message.
-    public func connect() throws -> Connection {
+    /// Opens a connection. A refused or unreachable database is `databaseUnavailable`
+    /// (exit 69), a malformed URL `configuration` (exit 78); messages mask the password.
+    public func connect() throws(DispatchFailure) -> Connection {
         do {
             return try Connection(connectionString: resolvedURL, connectTimeoutSeconds: connectTimeout)
         } catch {
-            throw ExitStatus.fail(ExitStatus.failure, "dispatch-due: \(error)")
+            if error.kind == .badConnectionString { throw .configuration(detail: error.description) }
+            // libpq checks option values (a port that is not a number, an unknown sslmode)
+            // only when connecting; those messages start with "invalid": the URL is malformed.
+            if error.message.hasPrefix("invalid ") { throw .configuration(detail: error.description) }
+            throw .databaseUnavailable(error)
         }
     }
 }

@@ -6,7 +6,7 @@ public struct DispatchDueCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dispatch-due",
         abstract: "Fire scheduled agent runs: one dispatch cycle against PostgreSQL, then exit.",
-        discussion: ExitStatus.helpText,
+        discussion: ExitStatus.rootHelpText,
         version: DispatchDueVersion.current,
         subcommands: [
             RunCommand.self,
@@ -16,8 +16,9 @@ public struct DispatchDueCommand: ParsableCommand {
             StatusCommand.self,
             TriggersCommand.self,
             InvocationsCommand.self,
-        ],
-        defaultSubcommand: RunCommand.self)
+        ])
+    // No default subcommand: a bare `dispatch-due` prints help (SPEC §5), so a typo or a
+    // forgotten argument never starts a dispatch cycle.
 
     public init() {}
 }
@@ -26,7 +27,3 @@ public enum DispatchDueVersion {
     public static let current = "0.1.0"
 }
 
-/// The executable's entry point: parse the arguments, run the command, exit.
-public enum CommandLineEntry {
-    public static func main() { DispatchDueCommand.main() }
-}

@@ -2,19 +2,18 @@ import ArgumentParser
 
 /// Options of the record step (SPEC §2.2–2.3, §2.6).
 public struct DispatchOptions: ParsableArguments {
-    @Option(help: "Due triggers claimed per transaction.")
+    @Option(parsing: .unconditional, help: "Due triggers claimed per transaction, 1-10000.")
     public var batchSize: Int = 500
 
-    @Option(help: "Seconds after which the cycle stops claiming work (stay under the timer's period).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Seconds after which the cycle stops claiming work, 1-86400 (stay under the timer's period).", valueName: "S"))
     public var maxRuntime: Double = 50
 
     public init() {}
 
     public func validate() throws {
-        guard (1...10_000).contains(batchSize) else {
-            throw ValidationError("--batch-size must be between 1 and 10000, got \(batchSize)")
-        }
-        guard maxRuntime > 0 else { throw ValidationError("--max-runtime must be positive, got \(maxRuntime)") }
+        try NumericFlag.check("--batch-size", batchSize, 1...10_000)
+        try NumericFlag.check("--max-runtime", maxRuntime, 1...86_400, unit: "seconds")
     }
 
     public var settings: DispatchSettings { DispatchSettings(batchSize: batchSize) }

@@ -10,7 +10,7 @@ public struct InvocationsCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "invocations",
         abstract: "Inspect, cancel and rerun invocations.",
-        discussion: ManagementExit.helpText,
+        discussion: ExitStatus.managementHelpText,
         subcommands: [List.self, Cancel.self, Rerun.self])
 
     public init() {}
@@ -21,7 +21,7 @@ public struct InvocationsCommand: ParsableCommand {
             discussion: """
                 --trigger names an id, so it needs --tenant.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -29,13 +29,15 @@ public struct InvocationsCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Only this trigger's invocations (needs --tenant).", valueName: "ID")) public var trigger: String?
         @Option(help: "Only this status: pending, running, completed, failed or cancelled.") public var status: InvocationStatus?
         @Option(help: ArgumentHelp("Only slots at or after this ISO 8601 instant.", valueName: "INSTANT")) public var since: String?
-        @Option(help: "At most this many invocations.") public var limit = 50
+        @Option(parsing: .unconditional, help: "At most this many invocations, 1-100000.") public var limit = 50
         @Flag(help: "Print one JSON document (an array of invocations).") public var json = false
 
         public init() {}
 
         public func validate() throws {
-            guard limit >= 1 else { throw ValidationError("--limit must be at least 1, got \(limit)") }
+            try NumericFlag.check("--limit", limit, 1...100_000)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("--trigger", trigger)
             if trigger != nil && tenant == nil { throw ValidationError("--trigger needs --tenant (trigger ids are per tenant)") }
             if let since, Instant.parse(since) == nil {
                 throw ValidationError("--since \"\(since)\": not an ISO 8601 instant with a zone, e.g. 2026-03-08T07:00:00Z")
@@ -52,7 +54,7 @@ public struct InvocationsCommand: ParsableCommand {
                 let truncated = records.count > limit
                 if truncated { records.removeLast() }
                 if json {
-                    StandardOutput.writeLine(JSONValue.array(records.map(ManagementOutput.json)).compactText)
+                    StandardOutput.writeLine(ManagementOutput.jsonLine(JSONValue.array(records.map(ManagementOutput.json))))
                     return
                 }
                 var headers = ["ID", "TRIGGER", "SLOT (UTC)", "STATUS", "ATTEMPT", "NEXT ATTEMPT", "HTTP", "EXECUTION", "LAST ERROR"]
@@ -84,7 +86,7 @@ public struct InvocationsCommand: ParsableCommand {
                 (being posted now) or an execution id (the endpoint has no cancel call), and \
                 completed or failed ones. Cancelling a cancelled invocation changes nothing (exit 0).
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -94,15 +96,20 @@ public struct InvocationsCommand: ParsableCommand {
 
         public init() {}
 
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the invocation id", id)
+        }
+
         public func run() throws {
             try managing {
                 let connection = try database.connect()
                 let (record, changed) = try InvocationStore().cancel(tenant: tenant, id: id, on: connection)
                 if json {
-                    StandardOutput.writeLine(ManagementOutput.json(record).compactText)
+                    StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        changed ? "cancelled invocation \(id) (trigger \(record.triggerID), slot \(record.scheduledFor.iso8601))"
+                        changed ? "cancelled invocation \(id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.scheduledFor.iso8601))"
                             : "invocation \(id) was already cancelled")
                 }
             }
@@ -119,7 +126,7 @@ public struct InvocationsCommand: ParsableCommand {
                 cancelled invocations of an enabled trigger can be rerun (otherwise exit 1). The \
                 next dispatch cycle posts it.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -129,15 +136,20 @@ public struct InvocationsCommand: ParsableCommand {
 
         public init() {}
 
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the invocation id", id)
+        }
+
         public func run() throws {
             try managing {
                 let connection = try database.connect()
                 let record = try InvocationStore().rerun(tenant: tenant, id: id, on: connection)
                 if json {
-                    StandardOutput.writeLine(ManagementOutput.json(record).compactText)
+                    StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        "recorded invocation \(record.id) (pending, key \(record.idempotencyKey)) to rerun \(id) "
+                        "recorded invocation \(record.id) (pending, key \(ManagementOutput.escaped(record.idempotencyKey))) to rerun \(id) "
                             + "for slot \(record.scheduledFor.iso8601)")
                 }
             }

@@ -11,13 +11,7 @@ public struct MigrateCommand: ParsableCommand {
             content changed is refused. Without --migrations-dir the migrations built into \
             this binary are used.
 
-            EXIT CODES:
-              0    applied, or already up to date
-              1    database unreachable, a migration failed (rolled back), or an applied file was edited
-              64   --migrations-dir unreadable, or a file not named NNNN_description.sql
-
-            ENVIRONMENT:
-              DATABASE_URL  libpq conninfo or URI (unset: libpq's PG* defaults)
+            \(ExitStatus.migrateHelpText)
             """)
 
     @OptionGroup public var database: DatabaseOptions

@@ -12,16 +12,17 @@ public struct StatusCommand: ParsableCommand {
             has passed, invocations by status, and triggers with a schedule_error (tenant, id, \
             error; the first \(StatusReport.scheduleErrorListLimit) are listed). Changes nothing.
 
-            Exits 1 when the oldest lag is over --max-lag or the database cannot be reached, \
-            so it can back a health check or an alert.
+            Exits 1 when the oldest lag is over --max-lag and 69 when the database cannot be \
+            reached, so it can back a health check or an alert.
 
-            \(ExitStatus.helpText)
+            \(ExitStatus.statusHelpText)
             """)
 
     @OptionGroup public var database: DatabaseOptions
 
-    @Option(help: ArgumentHelp(
-        "Exit 1 when a due trigger or runnable invocation has waited longer than this.", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Exit 1 when a due trigger or runnable invocation has waited longer than this, 0-31536000 (a year).",
+        valueName: "SECONDS"))
     public var maxLag: Double?
 
     @Flag(help: "Print one JSON object instead of text.")
@@ -29,20 +30,18 @@ public struct StatusCommand: ParsableCommand {
 
     public init() {}
 
+    /// A year: a longer threshold is no health check, and an infinite one crashed the report.
+    static let maximumLag: Double = 31_536_000
+
     public func validate() throws {
-        if let maxLag, !(maxLag >= 0) { throw ValidationError("--max-lag must be 0 or more, got \(maxLag)") }
+        if let maxLag { try NumericFlag.check("--max-lag", maxLag, 0...Self.maximumLag, unit: "seconds") }
     }
 
     public func run() throws {
         try reportingFailures {
             let connection = try database.connect()
-            let report: StatusReport
-            do {
-                report = try StatusReport.measure(on: connection, maxLagSeconds: maxLag)
-            } catch let error as PostgresError where error.isUndefinedTable {
-                throw ExitStatus.fail(
-                    ExitStatus.failure, "dispatch-due status: schema missing (run `dispatch-due migrate`): \(error)")
-            }
+            // A missing schema (exit 1, "run migrate") is mapped in ExitStatus.
+            let report = try StatusReport.measure(on: connection, maxLagSeconds: maxLag)
             if json {
                 StandardOutput.writeLine(report.json.compactText)
             } else {

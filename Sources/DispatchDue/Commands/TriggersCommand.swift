@@ -10,7 +10,7 @@ public struct TriggersCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "triggers",
         abstract: "Manage scheduled triggers.",
-        discussion: ManagementExit.helpText,
+        discussion: ExitStatus.managementHelpText,
         subcommands: [Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Delete.self])
 
     public init() {}
@@ -26,7 +26,7 @@ public struct TriggersCommand: ParsableCommand {
                 the database clock (cron: the first slot after now; --at: that instant, whole \
                 seconds, however late). A --disabled trigger gets no next_run_at until enabled.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -53,19 +53,22 @@ public struct TriggersCommand: ParsableCommand {
     public struct List: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "List triggers with their next run (UTC and local), last invocation and schedule error.",
-            discussion: ManagementExit.helpText)
+            discussion: ExitStatus.managementHelpText)
 
         @OptionGroup public var database: DatabaseOptions
         @Option(help: "Only this tenant's triggers.") public var tenant: String?
         @Option(help: "Only triggers of this project.") public var project: String?
         @Option(help: "Only triggers of this agent.") public var agent: String?
-        @Option(help: "At most this many triggers.") public var limit = 1000
+        @Option(parsing: .unconditional, help: "At most this many triggers, 1-100000.") public var limit = 1000
         @Flag(help: "Print one JSON document (an array of triggers).") public var json = false
 
         public init() {}
 
         public func validate() throws {
-            guard limit >= 1 else { throw ValidationError("--limit must be at least 1, got \(limit)") }
+            try NumericFlag.check("--limit", limit, 1...100_000)
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("--project", project)
+            try CLIIdentifier.validated("--agent", agent)
         }
 
         public func run() throws {
@@ -76,7 +79,7 @@ public struct TriggersCommand: ParsableCommand {
                 let truncated = records.count > limit
                 if truncated { records.removeLast() }
                 if json {
-                    StandardOutput.writeLine(JSONValue.array(records.map { ManagementOutput.json($0) }).compactText)
+                    StandardOutput.writeLine(ManagementOutput.jsonLine(JSONValue.array(records.map { ManagementOutput.json($0) })))
                     return
                 }
                 let rows = records.map { record -> [String] in
@@ -108,7 +111,7 @@ public struct TriggersCommand: ParsableCommand {
     public struct Show: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Show one trigger in full, with its next five slots.",
-            discussion: ManagementExit.helpText)
+            discussion: ExitStatus.managementHelpText)
 
         @OptionGroup public var database: DatabaseOptions
         @Argument(help: "Trigger id.") public var id: String
@@ -116,6 +119,11 @@ public struct TriggersCommand: ParsableCommand {
         @Flag(help: "Print the trigger as one JSON document.") public var json = false
 
         public init() {}
+
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
+        }
 
         public func run() throws {
             try managing {
@@ -144,7 +152,7 @@ public struct TriggersCommand: ParsableCommand {
                 slot is not in the new schedule are cancelled, in the same transaction. \
                 Use `triggers enable` / `triggers disable` to switch it on or off.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -155,6 +163,11 @@ public struct TriggersCommand: ParsableCommand {
         @Flag(help: "Print the trigger as one JSON document.") public var json = false
 
         public init() {}
+
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
+        }
 
         public func run() throws {
             try managing {
@@ -182,7 +195,7 @@ public struct TriggersCommand: ParsableCommand {
                 whose run_at has not been recorded yet fires once at the next cycle, however late. \
                 Enabling an enabled trigger changes nothing.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -192,13 +205,18 @@ public struct TriggersCommand: ParsableCommand {
 
         public init() {}
 
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
+        }
+
         public func run() throws {
             try managing {
                 let connection = try database.connect()
                 let result = try TriggerStore().enable(tenant: tenant, id: id, on: connection)
                 TriggerReport.write(result, verb: result.changed ? "enabled" : "already enabled", json: json)
                 if let error = result.record.scheduleError {
-                    StandardError.writeLine("warning: trigger \(id) is enabled but cannot be scheduled: \(error); fix it with `triggers update`")
+                    StandardError.writeLine("warning: trigger \(ManagementOutput.escaped(id)) is enabled but cannot be scheduled: \(ManagementOutput.escaped(error)); fix it with `triggers update`")
                 }
             }
         }
@@ -211,7 +229,7 @@ public struct TriggersCommand: ParsableCommand {
                 Invocations already running at the endpoint are not recalled; their outcome is \
                 recorded as usual. Disabling a disabled trigger only cancels what is still pending.
 
-                \(ManagementExit.helpText)
+                \(ExitStatus.managementHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
@@ -220,6 +238,11 @@ public struct TriggersCommand: ParsableCommand {
         @Flag(help: "Print the trigger as one JSON document.") public var json = false
 
         public init() {}
+
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
+        }
 
         public func run() throws {
             try managing {
@@ -233,7 +256,7 @@ public struct TriggersCommand: ParsableCommand {
     public struct Delete: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Delete a trigger, cancelling its pending invocations; the invocation history stays.",
-            discussion: ManagementExit.helpText)
+            discussion: ExitStatus.managementHelpText)
 
         @OptionGroup public var database: DatabaseOptions
         @Argument(help: "Trigger id.") public var id: String
@@ -242,20 +265,25 @@ public struct TriggersCommand: ParsableCommand {
 
         public init() {}
 
+        public func validate() throws {
+            try CLIIdentifier.validated("--tenant", tenant)
+            try CLIIdentifier.validated("the trigger id", id)
+        }
+
         public func run() throws {
             try managing {
                 let connection = try database.connect()
                 let result = try TriggerStore().delete(tenant: tenant, id: id, on: connection)
                 if json {
                     StandardOutput.writeLine(
-                        JSONValue.object([
+                        ManagementOutput.jsonLine(JSONValue.object([
                             ("deleted", ManagementOutput.json(result.record)),
                             ("cancelled_invocations", .number(String(result.cancelled))),
-                        ]).compactText)
+                        ])))
                     return
                 }
                 StandardOutput.writeLine(
-                    "deleted trigger \(id) (tenant \(tenant)); cancelled \(result.cancelled) pending invocation(s); history kept")
+                    "deleted trigger \(ManagementOutput.escaped(id)) (tenant \(ManagementOutput.escaped(tenant))); cancelled \(result.cancelled) pending invocation(s); history kept")
             }
         }
     }
@@ -276,11 +304,13 @@ public struct TriggerFieldOptions: ParsableArguments {
     @Option(help: "Free-text description.") public var description: String?
     @Option(help: ArgumentHelp("Message template with {{dot.path}} placeholders into the payload.", valueName: "TEMPLATE"))
     public var message: String?
+    @Option(help: ArgumentHelp("Read the message template from a file (at most 64 KiB).", valueName: "PATH"))
+    public var messageFile: String?
     @Option(help: ArgumentHelp("Payload as a JSON document.", valueName: "JSON")) public var payload: String?
     @Option(help: ArgumentHelp("Read the JSON payload from a file.", valueName: "PATH")) public var payloadFile: String?
-    @Option(help: "Retries after the first attempt, 0-10 (default 1).") public var maxRetries: Int?
-    @Option(help: ArgumentHelp("Base retry delay, 10-3600 seconds (default 60).", valueName: "S")) public var retryDelay: Int?
-    @Option(help: ArgumentHelp("Run timeout, 30-86400 seconds (default 780).", valueName: "S")) public var timeout: Int?
+    @Option(parsing: .unconditional, help: "Retries after the first attempt, 0-10 (default 1).") public var maxRetries: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Base retry delay, 10-3600 seconds (default 60).", valueName: "S")) public var retryDelay: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run timeout, 30-86400 seconds (default 780).", valueName: "S")) public var timeout: Int?
     @Option(help: "Missed slots: latest, all or skip (default latest).") public var misfirePolicy: MisfirePolicy?
     @Option(help: ArgumentHelp("Branch of the project to run (default main).", valueName: "R")) public var ref: String?
     @Option(help: ArgumentHelp("User id the run acts as.", valueName: "USER")) public var runAs: String?
@@ -305,11 +335,25 @@ public struct TriggerFieldOptions: ParsableArguments {
         case (let text?, nil): return text
         case (nil, let path?):
             do {
-                return try FileSystem.readText(path)
+                return try FileSystem.readRegularFile(path, limit: TriggerDefinition.payloadLimit)
             } catch {
-                throw .invalid("--payload-file: cannot read \(error)")
+                throw .invalid("--payload-file: cannot use \(error)")
             }
         case (nil, nil): return nil
+        }
+    }
+
+    /// --message, or the contents of --message-file (a regular file of at most 64 KiB).
+    func messageText() throws(ManagementError) -> String? {
+        switch (message, messageFile) {
+        case (.some, .some): throw .invalid("give either --message or --message-file, not both")
+        case (let text, nil): return text
+        case (nil, let path?):
+            do {
+                return try FileSystem.readRegularFile(path, limit: TriggerDefinition.templateLimit)
+            } catch {
+                throw .invalid("--message-file: cannot use \(error)")
+            }
         }
     }
 
@@ -323,7 +367,7 @@ public struct TriggerFieldOptions: ParsableArguments {
         let definition = TriggerDefinition(
             tenantID: tenant, id: id, projectID: project!, agentID: agent!, name: name!,
             description: description, enabled: enabled, cronExpression: cron, timeZone: tz ?? "UTC",
-            runAt: try runAt(), payload: try payloadText(), messageTemplate: message,
+            runAt: try runAt(), payload: try payloadText(), messageTemplate: try messageText(),
             maxRetries: maxRetries ?? 1, retryDelaySeconds: retryDelay ?? 60, timeoutSeconds: timeout ?? 780,
             misfirePolicy: misfirePolicy ?? .latest, runAsUserID: runAs, createdBy: createdBy, ref: ref ?? "main")
         try definition.validateFields()
@@ -342,7 +386,7 @@ public struct TriggerFieldOptions: ParsableArguments {
         changes.timeZone = tz
         changes.runAt = try runAt()
         changes.payload = try payloadText()
-        changes.messageTemplate = message
+        changes.messageTemplate = try messageText()
         changes.maxRetries = maxRetries
         changes.retryDelaySeconds = retryDelay
         changes.timeoutSeconds = timeout
@@ -365,18 +409,19 @@ enum TriggerReport {
                 members.append(("cancelled_invocations", .number(String(result.cancelled))))
                 document = .object(members)
             }
-            StandardOutput.writeLine(document.compactText)
+            StandardOutput.writeLine(ManagementOutput.jsonLine(document))
             return
         }
         let d = record.definition
         var lines: [String] = []
         if let verb {
-            lines.append("\(verb) trigger \(record.id) (tenant \(d.tenantID))")
+            lines.append("\(verb) trigger \(ManagementOutput.escaped(record.id)) (tenant \(ManagementOutput.escaped(d.tenantID)))")
             if result.cancelled > 0 || verb == "disabled" {
                 lines.append("cancelled \(result.cancelled) pending invocation(s)\(verb == "updated" ? " no longer in the schedule" : "")")
             }
         }
-        func field(_ label: String, _ value: String) { lines.append(label.padding(20) + value) }
+        // Everything shown may have been written by SQL: control characters are escaped.
+        func field(_ label: String, _ value: String) { lines.append(label.padding(20) + ManagementOutput.escaped(value)) }
         field("id:", record.id)
         field("tenant:", d.tenantID)
         field("project / agent:", "\(d.projectID) / \(d.agentID)")
@@ -436,41 +481,10 @@ enum TriggerReport {
     }
 }
 
-/// Exit codes of the management commands, and the wrapper that maps errors onto them.
-enum ManagementExit {
-    static let helpText = """
-        EXIT CODES:
-          0    done (also when there was nothing to change)
-          1    not found: no such id for that tenant (another tenant's id
-               included); refused by the row's state (a taken trigger id,
-               cancelling a finished invocation); database unreachable or
-               schema missing
-          64   usage error: bad cron, zone, JSON, instant or number, missing
-               or conflicting options; nothing is written
-
-        ENVIRONMENT:
-          DATABASE_URL  libpq conninfo or URI (unset: libpq's PG* defaults)
-        """
-}
-
 extension ParsableCommand {
-    /// `reportingFailures` plus the management errors: invalid input exits 64, a missing or
-    /// refused row exits 1, a missing schema says to migrate.
+    /// `reportingFailures` for the management commands: invalid input exits 64, a missing or
+    /// refused row exits 1, a missing schema says to migrate (mapped in `ExitStatus`).
     func managing(_ body: () throws -> Void) throws {
-        try reportingFailures {
-            do {
-                try body()
-            } catch let error as ManagementError {
-                switch error {
-                case .invalid(let message):
-                    throw ExitStatus.fail(ExitStatus.usage, "dispatch-due: \(message)")
-                case .notFound(let message), .refused(let message):
-                    throw ExitStatus.fail(ExitStatus.failure, "dispatch-due: \(message)")
-                }
-            } catch let error as PostgresError where error.isUndefinedTable {
-                throw ExitStatus.fail(
-                    ExitStatus.failure, "dispatch-due: the schema is missing (\(error.message)); run `dispatch-due migrate`")
-            }
-        }
+        try reportingFailures(body)
     }
 }

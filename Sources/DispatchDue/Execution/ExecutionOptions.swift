@@ -18,84 +18,179 @@ public struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("cacert"), help: ArgumentHelp("CA bundle for a private CA (TLS is always verified).", valueName: "PATH"))
     public var caCertificate: String?
 
-    @Option(help: "Requests in flight at once.")
+    @Option(parsing: .unconditional, help: "Requests in flight at once, 1-1000.")
     public var concurrency: Int = 16
 
-    @Option(help: "Seconds a request may take, connecting included.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600.", valueName: "S"))
     public var requestTimeout: Double = 30
 
-    @Option(help: "Seconds between status checks of a running execution.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between status checks of a running execution, 1-86400.", valueName: "S"))
     public var reconcileInterval: Double = 30
 
     public init() {}
 
+    /// Sizes of the files read here (a FIFO or /dev/zero is refused, never read forever).
+    public static let keyFileLimit = 4 * 1024
+    public static let caFileLimit = 1024 * 1024
+
     public func validate() throws {
-        guard (1...1000).contains(concurrency) else {
-            throw ValidationError("--concurrency must be between 1 and 1000, got \(concurrency)")
+        try NumericFlag.check("--concurrency", concurrency, 1...1000)
+        try NumericFlag.check("--request-timeout", requestTimeout, 1...3600, unit: "seconds")
+        try NumericFlag.check("--reconcile-interval", reconcileInterval, 1...86400, unit: "seconds")
+    }
+
+    /// Every endpoint setting that was given (flag or environment) is usable: the URL is
+    /// well formed, the CA bundle and the key file are readable regular files of sensible
+    /// size. Run before any work is claimed; throws `DispatchFailure.configuration` (exit 78).
+    /// What is not given is not required here: only a cycle with something to post needs it.
+    public func checkGivenSettings(environment: (String) -> String? = Environment.get) throws(DispatchFailure) {
+        if let given = givenURL(environment: environment) {
+            _ = try Self.normalizedURL(given.value, origin: given.origin)
         }
-        guard requestTimeout > 0, requestTimeout <= 3600 else {
-            throw ValidationError("--request-timeout must be between 0 and 3600 seconds, got \(requestTimeout)")
-        }
-        guard reconcileInterval > 0 else {
-            throw ValidationError("--reconcile-interval must be positive, got \(reconcileInterval)")
+        if let caCertificate { try Self.checkCABundle(caCertificate) }
+        if let source = keySource(environment: environment) {
+            _ = try Self.readKey(source)
+        } else if let value = Self.nonEmpty(environment("AGENTS_API_KEY")) {
+            _ = try Self.checkKey(value, origin: "AGENTS_API_KEY")
         }
     }
 
-    /// The endpoint and its key, or exit 64 naming what is missing (never the key itself).
-    public func resolveEndpoint(environment: (String) -> String? = Environment.get) throws -> Endpoint {
-        guard let rawURL = agentsAPIURL ?? environment("AGENTS_API_URL").flatMap({ $0.isEmpty ? nil : $0 }) else {
-            throw ExitStatus.fail(
-                ExitStatus.usage,
-                "dispatch-due: there are runs to post but no endpoint: set --agents-api-url or AGENTS_API_URL")
+    /// The endpoint and its key, or `DispatchFailure.configuration` naming what is missing
+    /// or unusable (never the key itself).
+    public func resolveEndpoint(environment: (String) -> String? = Environment.get) throws(DispatchFailure) -> Endpoint {
+        guard let given = givenURL(environment: environment) else {
+            throw .configuration(
+                detail: "there are runs to post but no endpoint: set --agents-api-url or AGENTS_API_URL")
         }
-        var url = rawURL
-        while url.hasSuffix("/") { url.removeLast() }
-        let lower = url.lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), url.count > 8 else {
-            throw ExitStatus.fail(ExitStatus.usage, "dispatch-due: the agents API URL must start with http:// or https://")
-        }
+        let url = try Self.normalizedURL(given.value, origin: given.origin)
         let key = try resolveKey(environment: environment)
         return Endpoint(baseURL: url, apiKey: key, caFile: caCertificate)
     }
 
-    /// `--api-key-file`, `AGENTS_API_KEY_FILE`, `$CREDENTIALS_DIRECTORY/agents-api-key`,
-    /// `AGENTS_API_KEY`, in that order; a trailing newline is trimmed.
-    func resolveKey(environment: (String) -> String?) throws -> String {
-        func nonEmpty(_ name: String) -> String? { environment(name).flatMap { $0.isEmpty ? nil : $0 } }
-        var source: (path: String, origin: String)?
-        if let apiKeyFile {
-            source = (apiKeyFile, "--api-key-file")
-        } else if let path = nonEmpty("AGENTS_API_KEY_FILE") {
-            source = (path, "AGENTS_API_KEY_FILE")
-        } else if let directory = nonEmpty("CREDENTIALS_DIRECTORY"),
+    private func givenURL(environment: (String) -> String?) -> (value: String, origin: String)? {
+        if let agentsAPIURL { return (agentsAPIURL, "--agents-api-url") }
+        return Self.nonEmpty(environment("AGENTS_API_URL")).map { ($0, "AGENTS_API_URL") }
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// `--api-key-file`, `AGENTS_API_KEY_FILE`, `$CREDENTIALS_DIRECTORY/agents-api-key`.
+    private func keySource(environment: (String) -> String?) -> (path: String, origin: String)? {
+        if let apiKeyFile { return (apiKeyFile, "--api-key-file") }
+        if let path = Self.nonEmpty(environment("AGENTS_API_KEY_FILE")) { return (path, "AGENTS_API_KEY_FILE") }
+        if let directory = Self.nonEmpty(environment("CREDENTIALS_DIRECTORY")),
             FileSystem.exists(directory + "/agents-api-key")
         {
-            source = (directory + "/agents-api-key", "CREDENTIALS_DIRECTORY")
+            return (directory + "/agents-api-key", "CREDENTIALS_DIRECTORY")
         }
-        var key: String
-        var origin: String
-        if let source {
-            do {
-                key = try FileSystem.readText(source.path)
-            } catch {
-                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due: cannot read the API key (\(source.origin)): \(error)")
-            }
-            origin = "\(source.origin) \(source.path)"
-        } else if let value = nonEmpty("AGENTS_API_KEY") {
-            key = value
-            origin = "AGENTS_API_KEY"
-        } else {
-            throw ExitStatus.fail(
-                ExitStatus.usage,
-                "dispatch-due: there are runs to post but no API key: set --api-key-file, AGENTS_API_KEY_FILE, "
-                    + "$CREDENTIALS_DIRECTORY/agents-api-key or AGENTS_API_KEY")
+        return nil
+    }
+
+    /// `--api-key-file`, `AGENTS_API_KEY_FILE`, `$CREDENTIALS_DIRECTORY/agents-api-key`,
+    /// `AGENTS_API_KEY`, in that order; a trailing newline is trimmed.
+    func resolveKey(environment: (String) -> String?) throws(DispatchFailure) -> String {
+        if let source = keySource(environment: environment) { return try Self.readKey(source) }
+        if let value = Self.nonEmpty(environment("AGENTS_API_KEY")) { return try Self.checkKey(value, origin: "AGENTS_API_KEY") }
+        throw .configuration(
+            detail: "there are runs to post but no API key: set --api-key-file, AGENTS_API_KEY_FILE, "
+                + "$CREDENTIALS_DIRECTORY/agents-api-key or AGENTS_API_KEY")
+    }
+
+    private static func readKey(_ source: (path: String, origin: String)) throws(DispatchFailure) -> String {
+        let text: String
+        do {
+            text = try FileSystem.readRegularFile(source.path, limit: keyFileLimit)
+        } catch {
+            throw .configuration(detail: "cannot read the API key (\(source.origin)): \(error)")
         }
+        return try checkKey(text, origin: "\(source.origin) \(source.path)")
+    }
+
+    /// The key without its trailing newline; one line of printable ASCII (it goes into a header).
+    private static func checkKey(_ raw: String, origin: String) throws(DispatchFailure) -> String {
+        var key = raw
         while key.last == "\n" || key.last == "\r" || key.last == "\r\n" { key.removeLast() }
-        guard !key.isEmpty else { throw ExitStatus.fail(ExitStatus.usage, "dispatch-due: the API key from \(origin) is empty") }
+        guard !key.isEmpty else { throw .configuration(detail: "the API key from \(origin) is empty") }
         guard !key.contains(where: { $0.isNewline }) else {
-            throw ExitStatus.fail(ExitStatus.usage, "dispatch-due: the API key from \(origin) spans several lines")
+            throw .configuration(detail: "the API key from \(origin) spans several lines")
+        }
+        guard key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw .configuration(
+                detail: "the API key from \(origin) holds spaces, control characters or non-ASCII characters")
         }
         return key
+    }
+
+    /// The CA bundle is a readable regular file of at most 1 MiB holding a PEM certificate.
+    static func checkCABundle(_ path: String) throws(DispatchFailure) {
+        let text: String
+        do {
+            text = try FileSystem.readRegularFile(path, limit: caFileLimit, utf8: false)
+        } catch {
+            throw .configuration(detail: "--cacert: cannot use \(error)")
+        }
+        guard text.contains("-----BEGIN CERTIFICATE-----") else {
+            throw .configuration(detail: "--cacert: \(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        }
+    }
+
+    /// `http(s)://host[:port][/path]` with the trailing slashes removed. Refused: other
+    /// schemes, no host, a bad port, user information, a query or fragment (paths are
+    /// appended to it), spaces, control and non-ASCII characters.
+    static func normalizedURL(_ raw: String, origin: String) throws(DispatchFailure) -> String {
+        func refuse(_ why: String) -> DispatchFailure {
+            .configuration(detail: "\(origin): the agents API URL \(ManagementOutput.quotedForMessage(raw)) \(why)")
+        }
+        guard raw.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw refuse("holds spaces, control or non-ASCII characters")
+        }
+        let lower = raw.lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("https://") {
+            schemeLength = 8
+        } else if lower.hasPrefix("http://") {
+            schemeLength = 7
+        } else {
+            throw refuse("must start with http:// or https://")
+        }
+        var url = raw
+        while url.hasSuffix("/") { url.removeLast() }
+        let rest = url.dropFirst(schemeLength)
+        let authority = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(authority.count)
+        if path.contains("?") || path.contains("#") || authority.contains("?") || authority.contains("#") {
+            throw refuse("must not have a query or fragment")
+        }
+        if authority.contains("@") { throw refuse("must not hold user information (the key is sent as a header)") }
+        var host = authority[...]
+        var port: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw refuse("has an unterminated IPv6 address") }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw refuse("has text after the IPv6 address") }
+                port = after.dropFirst()
+            }
+            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                throw refuse("has an invalid IPv6 address")
+            }
+        } else {
+            if let colon = authority.firstIndex(of: ":") {
+                host = authority[..<colon]
+                port = authority[authority.index(after: colon)...]
+            }
+            guard !host.isEmpty else { throw refuse("has no host") }
+            guard host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_" }) else {
+                throw refuse("has an invalid host name")
+            }
+        }
+        if let port {
+            guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isWholeNumber), let number = Int(port),
+                (1...65535).contains(number)
+            else { throw refuse("has an invalid port (1-65535)") }
+        }
+        return url
     }
 
     var settings: ExecutionSettings {

@@ -20,7 +20,9 @@ public enum ManagementOutput {
     }
 
     /// Columns padded to their widest cell, two spaces apart; the last column is not padded.
+    /// Cells are shown with control characters escaped.
     public static func table(_ headers: [String], _ rows: [[String]]) -> [String] {
+        let rows = rows.map { $0.map(escaped) }
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {
@@ -38,10 +40,11 @@ public enum ManagementOutput {
         return [line(headers)] + rows.map(line)
     }
 
-    /// One line of free text for a table cell: newlines folded, long text cut with an ellipsis.
+    /// One line of free text for a table cell: control characters escaped (newlines too),
+    /// long text cut with an ellipsis.
     public static func cell(_ text: String?, limit: Int = 60) -> String {
         guard let text, !text.isEmpty else { return "-" }
-        let flat = String(text.map { $0.isNewline ? " " : $0 })
+        let flat = escaped(text)
         return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
     }
 
@@ -115,5 +118,64 @@ public enum ManagementOutput {
             ("created_at", instant(record.createdAt)),
             ("conversation_ids", embedded(record.conversationIDs)),
         ])
+    }
+}
+
+// MARK: control characters
+
+extension ManagementOutput {
+    /// `text` with every control character (C0, DEL, C1) and bidirectional override shown as an
+    /// escape (`\x1b`, `\n`, `\u{202E}`), so names and errors written by anyone (SQL included)
+    /// never drive the terminal they are printed on.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x80:
+                result += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default:
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return result
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        return value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+            || (0x2066...0x2069).contains(value) || value == 0x2028 || value == 0x2029
+    }
+
+    /// True when `scalar` is a control character: C0, DEL or C1.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// A value quoted for an error message, escaped.
+    static func quotedForMessage(_ text: String) -> String { "\"" + escaped(text) + "\"" }
+
+    /// One JSON document as text, with DEL, C1 and bidirectional controls escaped too (JSON
+    /// itself escapes only C0): the same value to a JSON reader, inert on a terminal.
+    public static func jsonLine(_ value: JSONValue) -> String {
+        let text = value.compactText
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if needsEscape(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

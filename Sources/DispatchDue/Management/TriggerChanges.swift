@@ -30,12 +30,15 @@ public struct TriggerChanges: Sendable, Equatable {
     public func validateAlone() throws(ManagementError) {
         if cronExpression != nil && runAt != nil { throw .invalid("give either --cron or --at, not both") }
         if payload != nil && clearPayload { throw .invalid("give either --payload or --clear-payload, not both") }
-        if let projectID { try TriggerDefinition.checkText("--project", projectID, limit: 256, required: true) }
-        if let agentID { try TriggerDefinition.checkText("--agent", agentID, limit: 256, required: true) }
+        try CLIIdentifier.check("--project", projectID)
+        try CLIIdentifier.check("--agent", agentID)
         if let name { try TriggerDefinition.checkText("--name", name, limit: 256, required: true) }
-        if let ref { try TriggerDefinition.checkText("--ref", ref, limit: 256, required: true) }
-        if let runAsUserID { try TriggerDefinition.checkText("--run-as", runAsUserID, limit: 256, required: false) }
-        if let createdBy { try TriggerDefinition.checkText("--created-by", createdBy, limit: 256, required: false) }
+        try CLIIdentifier.check("--ref", ref)
+        // An empty --run-as / --created-by clears the column.
+        if let runAsUserID, !runAsUserID.isEmpty { try CLIIdentifier.check("--run-as", runAsUserID) }
+        if let createdBy, !createdBy.isEmpty { try CLIIdentifier.check("--created-by", createdBy) }
+        if let description { try TriggerDefinition.checkFreeText("--description", description) }
+        if let messageTemplate { try TriggerDefinition.checkTemplate(messageTemplate) }
         if let cronExpression {
             try TriggerDefinition.checkText("--cron", cronExpression, limit: 256, required: true)
             do {

@@ -62,28 +62,29 @@ public struct TriggerDefinition: Sendable, Equatable {
     public static let retryDelayRange = 10...3600
     public static let timeoutRange = 30...86400
 
+    /// Payload as stored, and message template, in bytes (PLAN limits): larger ones are
+    /// refused here and never loaded by the dispatcher.
+    public static let payloadLimit = 262_144
+    public static let templateLimit = 65_536
+
     /// Checks every field except the schedule against SPEC §1; the message names the flag.
     public func validateFields() throws(ManagementError) {
-        try Self.checkText("--tenant", tenantID, limit: 256, required: true)
-        if let id { try Self.checkText("--id", id, limit: 256, required: true) }
-        try Self.checkText("--project", projectID, limit: 256, required: true)
-        try Self.checkText("--agent", agentID, limit: 256, required: true)
+        try CLIIdentifier.check("--tenant", tenantID)
+        if let id { try CLIIdentifier.check("--id", id) }
+        try CLIIdentifier.check("--project", projectID)
+        try CLIIdentifier.check("--agent", agentID)
         try Self.checkText("--name", name, limit: 256, required: true)
-        try Self.checkText("--ref", ref, limit: 256, required: true)
+        try CLIIdentifier.check("--ref", ref)
         try Self.checkText("--tz", timeZone, limit: 64, required: true)
-        if let runAsUserID { try Self.checkText("--run-as", runAsUserID, limit: 256, required: true) }
-        if let createdBy { try Self.checkText("--created-by", createdBy, limit: 256, required: true) }
+        if let runAsUserID { try CLIIdentifier.check("--run-as", runAsUserID) }
+        if let createdBy { try CLIIdentifier.check("--created-by", createdBy) }
         if let cronExpression { try Self.checkText("--cron", cronExpression, limit: 256, required: true) }
         try Self.checkRange("--max-retries", maxRetries, Self.maxRetriesRange, unit: "")
         try Self.checkRange("--retry-delay", retryDelaySeconds, Self.retryDelayRange, unit: " seconds")
         try Self.checkRange("--timeout", timeoutSeconds, Self.timeoutRange, unit: " seconds")
         if let payload { try Self.checkPayload(payload) }
-        if let description, description.unicodeScalars.contains("\0") {
-            throw .invalid("--description: contains a NUL character")
-        }
-        if let messageTemplate, messageTemplate.unicodeScalars.contains("\0") {
-            throw .invalid("--message: contains a NUL character")
-        }
+        if let description { try Self.checkFreeText("--description", description) }
+        if let messageTemplate { try Self.checkTemplate(messageTemplate) }
     }
 
     /// Validates the schedule (cron and zone through the `Schedules` engine) and returns it;
@@ -118,12 +119,30 @@ public struct TriggerDefinition: Sendable, Equatable {
         return "--cron \"\(cron ?? "")\": \(error.message)"
     }
 
+    /// One line of text (a name, a zone, a cron expression): no control characters.
     static func checkText(_ flag: String, _ value: String, limit: Int, required: Bool) throws(ManagementError) {
         if required && value.isEmpty { throw .invalid("\(flag) must not be empty") }
         // varchar(n) counts characters (code points), not bytes.
         let length = value.unicodeScalars.count
         if length > limit { throw .invalid("\(flag) is \(length) characters long; at most \(limit) are allowed") }
-        if value.unicodeScalars.contains("\0") { throw .invalid("\(flag) contains a NUL character") }
+        if let control = value.unicodeScalars.first(where: ManagementOutput.isControl) {
+            throw .invalid("\(flag) contains the control character \(ManagementOutput.escaped(String(control)))")
+        }
+    }
+
+    /// Free text (a description): tabs and line breaks allowed, other control characters not.
+    static func checkFreeText(_ flag: String, _ value: String) throws(ManagementError) {
+        if let control = value.unicodeScalars.first(where: { ManagementOutput.isControl($0) && !["\t", "\n", "\r"].contains($0) }) {
+            throw .invalid("\(flag) contains the control character \(ManagementOutput.escaped(String(control)))")
+        }
+    }
+
+    static func checkTemplate(_ template: String) throws(ManagementError) {
+        let bytes = template.utf8.count
+        if bytes > templateLimit {
+            throw .invalid("--message is \(bytes) bytes; at most \(templateLimit) bytes are allowed")
+        }
+        if template.unicodeScalars.contains("\0") { throw .invalid("--message: contains a NUL character") }
     }
 
     static func checkRange(_ flag: String, _ value: Int, _ range: ClosedRange<Int>, unit: String) throws(ManagementError) {
@@ -134,6 +153,11 @@ public struct TriggerDefinition: Sendable, Equatable {
 
     /// JSON as RFC 8259 defines it, plus the one thing `jsonb` refuses that JSON allows: `\u0000`.
     static func checkPayload(_ text: String) throws(ManagementError) {
+        // jsonb prints ", " and ": " between members: the stored text may be longer than a
+        // compact input. The check below measures it as stored (see storedLength).
+        if text.utf8.count > payloadLimit * 4 {
+            throw .invalid("--payload is \(text.utf8.count) bytes; at most \(payloadLimit) bytes (as stored) are allowed")
+        }
         let value: JSONValue
         do {
             value = try JSONValue.parse(text)
@@ -141,6 +165,24 @@ public struct TriggerDefinition: Sendable, Equatable {
             throw .invalid("--payload: \(error)")
         }
         if containsNUL(value) { throw .invalid("--payload: PostgreSQL jsonb cannot store the character \\u0000") }
+        let stored = storedLength(value)
+        if stored > payloadLimit {
+            throw .invalid("--payload is \(stored) bytes as stored; at most \(payloadLimit) bytes are allowed")
+        }
+    }
+
+    /// The length of jsonb's text for `value`: compact JSON plus the space jsonb puts after
+    /// each `,` and `:` between members (an estimate for numbers jsonb rewrites).
+    static func storedLength(_ value: JSONValue) -> Int {
+        switch value {
+        case .array(let elements):
+            return 2 + elements.reduce(0) { $0 + storedLength($1) } + max(0, elements.count - 1) * 2
+        case .object(let members):
+            return 2 + members.reduce(0) { $0 + JSONValue.quoted($1.key).utf8.count + 2 + storedLength($1.value) }
+                + max(0, members.count - 1) * 2
+        default:
+            return value.compactText.utf8.count
+        }
     }
 
     private static func containsNUL(_ value: JSONValue) -> Bool {
@@ -186,6 +228,29 @@ public struct TriggerSchedule: Sendable {
         switch timing {
         case .once(let runAt, _): return slot == runAt
         case .cron(let schedule): return schedule.next(after: slot.adding(seconds: -1)) == slot
+        }
+    }
+}
+
+/// The ids a person types on the command line (tenant, trigger, project, agent, run-as,
+/// created-by, ref): 1-256 characters, no control characters (C0, DEL, C1); a ref has no
+/// whitespace either. They end up in HTTP headers and a URL, where such characters would
+/// make every later run of the trigger fail at send time.
+public enum CLIIdentifier {
+    public static let maximumLength = 256
+
+    public static func check(_ flag: String, _ value: String?) throws(ManagementError) {
+        guard let value else { return }
+        if value.isEmpty { throw .invalid("\(flag) must not be empty") }
+        let length = value.unicodeScalars.count
+        if length > maximumLength {
+            throw .invalid("\(flag) is \(length) characters long; at most \(maximumLength) are allowed")
+        }
+        if let control = value.unicodeScalars.first(where: ManagementOutput.isControl) {
+            throw .invalid("\(flag) contains the control character \(ManagementOutput.escaped(String(control)))")
+        }
+        if flag == "--ref", value.unicodeScalars.contains(where: \.properties.isWhitespace) {
+            throw .invalid("--ref \(ManagementOutput.quotedForMessage(value)) contains whitespace")
         }
     }
 }

@@ -64,6 +64,16 @@ public struct CycleMetrics {
 
     static let lastSuccessName = "dispatch_due_last_success_timestamp_seconds"
 
+    /// The target must be a regular file or not exist yet: /dev/null, a directory or a
+    /// symlink is refused before the cycle starts (exit 78), never replaced.
+    public static func checkTarget(_ path: String) throws(DispatchFailure) {
+        do {
+            try FileSystem.requireRegularOrAbsent(path)
+        } catch {
+            throw .configuration(detail: "--metrics-file: \(error)")
+        }
+    }
+
     /// Measures the backlog on `connection` and writes the file. A failure to measure or to
     /// write is logged, never fatal: the metrics file must not change what the cycle did.
     public func write(_ report: CycleReport, succeeded: Bool, backlogFrom connection: borrowing Connection) {
@@ -86,7 +96,8 @@ public struct CycleMetrics {
 
     private func write(_ report: CycleReport, succeeded: Bool, backlog: Backlog?, scheduleErrors: Int?) {
         let finishedAt = backlog?.measuredAt ?? Double(WallClock.nowMilliseconds()) / 1000
-        let previous = (try? FileSystem.readText(path)).flatMap { CycleMetrics.lastSuccess(in: $0) }
+        // Bounded and non-blocking: whatever sits at the path, reading it never hangs the cycle.
+        let previous = (try? FileSystem.readRegularFile(path, limit: 1 << 20)).flatMap { CycleMetrics.lastSuccess(in: $0) }
         let text = CycleMetrics.render(
             report, succeeded: succeeded, finishedAt: finishedAt,
             lastSuccessAt: succeeded ? finishedAt : previous,

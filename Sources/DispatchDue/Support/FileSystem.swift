@@ -50,10 +50,27 @@ public enum FileSystem {
 
     /// Writes `text` to `path` atomically: a temporary file in the same folder, fsync, rename.
     /// A reader sees the old file or the new one, never a half-written one.
+    ///
+    /// The target must be a regular file or absent (never /dev/null or a directory), and the
+    /// temporary file gets a random name and is created with O_EXCL|O_NOFOLLOW, so a symlink
+    /// planted in a shared folder is never followed (mode 0644).
     public static func writeAtomically(_ text: String, to path: String) throws(FileSystemError) {
-        let temporary = path + ".tmp.\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        try requireRegularOrAbsent(path)
+        let folderEnd = path.lastIndex(of: "/")
+        let folder = folderEnd.map { String(path[...$0]) } ?? ""
+        let base = folderEnd.map { String(path[path.index(after: $0)...]) } ?? path
+        var descriptor: Int32 = -1
+        var temporary = ""
+        for _ in 0..<16 {
+            var generator = SystemRandomNumberGenerator()
+            let suffix = String(generator.next() as UInt64, radix: 36)
+            temporary = folder + "." + base + ".tmp-" + suffix
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            if descriptor >= 0 || errno != EEXIST { break }
+        }
         guard descriptor >= 0 else { throw error(temporary) }
+        // The mode is exact whatever the umask (node_exporter reads as another user).
+        _ = fchmod(descriptor, 0o644)
         var failed = false
         var text = text
         text.withUTF8 { buffer in
@@ -75,10 +92,82 @@ public enum FileSystem {
             throw failure
         }
         close(descriptor)
+        // Checked again just before the rename: the target may have changed since.
+        do {
+            try requireRegularOrAbsent(path)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
         guard rename(temporary, path) == 0 else {
             let failure = error(path)
             unlink(temporary)
             throw failure
+        }
+    }
+
+    /// Refuses a path that exists and is not a regular file (lstat: a symlink is refused
+    /// too, since a rename would replace the link rather than what it names).
+    public static func requireRegularOrAbsent(_ path: String) throws(FileSystemError) {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            if errno == ENOENT { return }
+            throw error(path)
+        }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            throw FileSystemError(path: path, reason: "exists and is \(describe(kind)), not a regular file")
+        }
+    }
+
+    /// Reads a regular file (symlinks followed) of at most `limit` bytes as UTF-8 text.
+    /// Opened non-blocking, so a FIFO never blocks; /dev/zero, a directory, a FIFO, an
+    /// oversized file and invalid UTF-8 are refused with a message that says which.
+    public static func readRegularFile(_ path: String, limit: Int, utf8: Bool = true) throws(FileSystemError) -> String {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw error(path) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw error(path) }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            throw FileSystemError(path: path, reason: "is \(describe(kind)), not a regular file")
+        }
+        guard Int(info.st_size) <= limit else {
+            throw FileSystemError(path: path, reason: "is \(info.st_size) bytes; at most \(limit) bytes are allowed")
+        }
+        // Read at most limit + 1 bytes: a file that grows meanwhile is still refused, never read forever.
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var total = 0
+        while total < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + total, $0.count - total) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw error(path)
+            }
+            if count == 0 { break }
+            total += count
+        }
+        guard total <= limit else {
+            throw FileSystemError(path: path, reason: "is more than \(limit) bytes; at most \(limit) bytes are allowed")
+        }
+        bytes.removeSubrange(total...)
+        if !utf8 { return String(decoding: bytes, as: UTF8.self) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw FileSystemError(path: path, reason: "is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    private static func describe(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "a special file"
         }
     }
 
