@@ -170,7 +170,7 @@ public struct DispatchStage {
         ORDER BY u.position
         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
         RETURNING tenant_id, id, project_id, agent_id, scheduled_trigger_id,
-                  floor(extract(epoch FROM scheduled_for))::int8 AS slot
+                  \(TimestampSQL.epoch("scheduled_for")) AS slot
         """
 
     /// Then advance: cron to the next slot after the ones fired, one-time to NULL for good.
@@ -212,7 +212,8 @@ public struct DispatchStage {
             if !slots.isEmpty {
                 let inserted = try connection.query(Self.insertInvocations, slots.parameters)
                 for invocation in inserted {
-                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.int("slot")))
+                    // The slots inserted here were checked (years 1–9999), so the guarded read has a value.
+                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.optionalInt("slot") ?? 0))
                     report.recorded += 1
                     report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))
                     logger.info("invocation.recorded", [
