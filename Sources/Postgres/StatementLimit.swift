@@ -12,7 +12,7 @@ import Glibc
 /// nothing deep inside reads a clock or a signal flag of its own.
 public struct StatementLimit {
     /// Called as a statement starts; the closure it returns is asked while the statement runs.
-    let begin: () -> () -> String?
+    public let begin: () -> () -> String?
 
     public init(begin: @escaping () -> () -> String?) { self.begin = begin }
 
