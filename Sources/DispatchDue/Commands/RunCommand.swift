@@ -63,7 +63,13 @@ public struct RunCommand: ParsableCommand {
                 defer {
                     report.durationSeconds = deadline.elapsed
                     CycleSummary().log(report, to: logger)
-                    if let metricsFile { CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection) }
+                    if let metricsFile {
+                        // After a stop signal the backlog is a nicety: it must not hold the exit up.
+                        let limit: StatementLimit = deadline.isStopRequested ? .seconds(1) : deadline.statementLimit()
+                        connection.withStatementLimit(limit) {
+                            CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection)
+                        }
+                    }
                 }
                 // Once, before any work is claimed: a schema this binary does not match is refused.
                 try SchemaCheck.embedded().verify(
