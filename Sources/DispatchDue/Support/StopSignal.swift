@@ -56,11 +56,13 @@ public struct CycleDeadline: Sendable {
     let clock: @Sendable () -> Double
     let stopCondition: @Sendable () -> Bool
 
-    /// A deadline that only `maxRuntimeSeconds` ends (tests, benchmarks).
+    /// `stopRequested` is the stop condition the cycle is given; by default the process's
+    /// SIGTERM/SIGINT flag (handlers installed by `StopSignal.install()`), which is false
+    /// until a signal comes. Tests pass their own clock and condition.
     public init(
         maxRuntimeSeconds: Double, startedAt: Double? = nil,
         clock: @escaping @Sendable () -> Double = { WallClock.monotonicSeconds() },
-        stopRequested: @escaping @Sendable () -> Bool = { false }
+        stopRequested: @escaping @Sendable () -> Bool = { StopSignal.requested }
     ) {
         self.clock = clock
         self.startedAt = startedAt ?? clock()
