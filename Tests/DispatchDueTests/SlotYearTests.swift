@@ -1,4 +1,5 @@
 import DispatchDue
+import DispatchDueTestSupport
 import Schedules
 import Testing
 
@@ -42,5 +43,18 @@ struct SlotYearTests {
         #expect(plan.slots.map(\.iso8601) == fired)
         #expect(plan.nextRunAt == Instant.parse("2026-05-01T11:00:00Z"))
         #expect(plan.scheduleError == nil)
+    }
+}
+
+@Suite("slot years in the management commands")
+struct SlotYearManagementTests {
+    @Test("triggers add --at in the year 0 (1 BC) is refused as a usage error; nothing is written")
+    func addRefusesYearZero() throws {
+        let db = try TestDatabase.create()
+        defer { db.drop() }
+        let result = try db.cli(baseAdd() + ["--at", "0000-06-01T00:00:00Z"])
+        #expect(result.exitCode == 64, "\(result)")
+        #expect(result.stderr.contains("outside 1–9999"), "\(result.stderr)")
+        #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
     }
 }

@@ -98,6 +98,7 @@ public struct TriggerStore {
     public func add(_ definition: TriggerDefinition, on connection: borrowing Connection) throws -> TriggerWriteResult {
         try definition.validateFields()
         let schedule = try definition.validateSchedule()
+        try Self.checkYears(schedule)
         return try connection.transaction {
             let now = try Self.now(on: connection)
             let inserted = try Self.mapDataErrors {
@@ -145,6 +146,7 @@ public struct TriggerStore {
             // An unchanged schedule is not re-validated: a row with a schedule_error written by
             // SQL can still get its other fields edited (and keeps its error until the schedule is fixed).
             let schedule = scheduleChanged ? try updated.validateSchedule() : nil
+            if let schedule { try Self.checkYears(schedule) }
             // A run_at no instant can hold (±infinity, a year outside 1–9999, written by SQL) reads
             // back as nil: an edit that leaves the schedule alone keeps the stored value as it is.
             let keepStoredRunAt = current.unusableRunAt != nil && updated.runAt == nil && updated.cronExpression == nil
@@ -308,6 +310,14 @@ public struct TriggerStore {
     }
 
     // MARK: Helpers
+
+    /// A one-time instant outside the years 1–9999 is refused as input (the dispatcher would
+    /// only record it as a schedule error).
+    static func checkYears(_ schedule: TriggerSchedule) throws {
+        if case .once(let runAt, _) = schedule.timing, let error = SlotPlanner.yearError(runAt, what: "--at") {
+            throw ManagementError.invalid(error)
+        }
+    }
 
     func lockedRecord(tenant: String, id: String, on connection: borrowing Connection) throws -> TriggerRecord {
         guard let row = try connection.query(Self.selectOneForUpdate, [tenant, id]).first else {
