@@ -6,6 +6,7 @@ import Glibc
 /// Owns one `PGconn`. Not copyable, so exactly one owner finishes the connection.
 public struct Connection: ~Copyable {
     private let handle: OpaquePointer
+    private let limits = StatementLimitBox()
     /// The connection target with any password masked, for messages.
     public let target: String
 
@@ -55,20 +56,43 @@ public struct Connection: ~Copyable {
 
     deinit { PQfinish(handle) }
 
-    /// Runs one statement with bound parameters (`$1`, `$2`, …) and returns its rows.
+    /// Runs one statement with bound parameters (`$1`, `$2`, …) and returns its rows, under
+    /// the connection's current limit (`withStatementLimit`).
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> Rows {
+        try query(sql, parameters, limit: limits.limit)
+    }
+
+    /// Runs one statement under `limit`: when the limit fires, the statement is cancelled on the
+    /// server and `PostgresError` of kind `.cancelled` is thrown.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresParameter], limit: StatementLimit) throws(PostgresError) -> Rows {
         let texts = parameters.map { $0.postgresText }
-        let result: OpaquePointer? = withOptionalCStringArray(texts) { pointers in
-            PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0)
+        let sent = withOptionalCStringArray(texts) { pointers in
+            PQsendQueryParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0)
         }
-        return try consume(ResultHandle(result), sql: sql)
+        guard sent == 1 else {
+            throw PostgresError(kind: .connection, message: Connection.errorMessage(handle), context: Connection.firstLine(sql))
+        }
+        return try awaitResult(sql: sql, limit: limit)
     }
 
     /// Runs a script of several statements without parameters (migration files only:
     /// they come from the repository, never from values).
     public func executeScript(_ sql: String) throws(PostgresError) {
-        _ = try consume(ResultHandle(PQexec(handle, sql)), sql: sql)
+        guard PQsendQuery(handle, sql) == 1 else {
+            throw PostgresError(kind: .connection, message: Connection.errorMessage(handle), context: Connection.firstLine(sql))
+        }
+        _ = try awaitResult(sql: sql, limit: limits.limit)
+    }
+
+    /// Runs `body` with every statement on this connection under `limit`, then restores the
+    /// limit that was in force before.
+    public func withStatementLimit<T>(_ limit: StatementLimit, _ body: () throws -> T) rethrows -> T {
+        let previous = limits.limit
+        limits.limit = limit
+        defer { limits.limit = previous }
+        return try body()
     }
 
     /// Runs `body` inside BEGIN/COMMIT; rolls back and rethrows when it throws.
@@ -80,9 +104,70 @@ public struct Connection: ~Copyable {
             return value
         } catch {
             // The original error matters; a failed rollback means the connection is gone anyway.
-            _ = try? query("ROLLBACK")
+            // The rollback has its own short bound: it must run even when the limit has fired.
+            _ = try? query("ROLLBACK", [], limit: .seconds(Connection.rollbackSeconds))
             throw error
         }
+    }
+
+    /// How long a ROLLBACK after an error may take.
+    static let rollbackSeconds: Double = 5
+    /// How long to wait for the server to end a statement after asking it to cancel.
+    static let cancelWaitSeconds: Double = 5
+    /// The longest single wait on the socket between two looks at the limit.
+    static let sliceMilliseconds: Int32 = 50
+
+    /// Waits for the answer to the statement just sent, in short slices on the socket, asking
+    /// `limit` between slices. The last result is returned (or its error thrown), as PQexec does.
+    private func awaitResult(sql: String, limit: StatementLimit) throws(PostgresError) -> Rows {
+        let check = limit.begin()
+        var cancelReason: String?
+        var cancelSentAt = 0.0
+        var last = ResultHandle(nil)
+        while true {
+            guard PQconsumeInput(handle) == 1 else {
+                throw PostgresError(kind: .connection, message: Connection.errorMessage(handle), context: Connection.firstLine(sql))
+            }
+            var finished = false
+            while PQisBusy(handle) == 0 {
+                guard let next = PQgetResult(handle) else {
+                    finished = true
+                    break
+                }
+                last = ResultHandle(next)
+            }
+            if finished { break }
+            if cancelReason == nil, let reason = check() {
+                cancelReason = reason
+                cancelSentAt = StatementLimit.monotonicSeconds()
+                cancel()
+            } else if cancelReason != nil, StatementLimit.monotonicSeconds() - cancelSentAt >= Connection.cancelWaitSeconds {
+                // The server did not end it: this connection cannot be used for anything else.
+                throw PostgresError(
+                    kind: .connection, message: "the server did not cancel the statement (\(cancelReason!))",
+                    context: Connection.firstLine(sql))
+            }
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard descriptor.fd >= 0 else {
+                throw PostgresError(kind: .connection, message: Connection.errorMessage(handle), context: Connection.firstLine(sql))
+            }
+            // EINTR (a stop signal) just ends this slice early.
+            _ = poll(&descriptor, 1, Connection.sliceMilliseconds)
+        }
+        if let cancelReason, let pointer = last.pointer, ResultHandle.field(pointer, "C") == "57014" {
+            throw PostgresError(
+                kind: .cancelled, sqlState: "57014", message: "statement cancelled: \(cancelReason)",
+                context: Connection.firstLine(sql))
+        }
+        return try consume(last, sql: sql)
+    }
+
+    /// Asks the server to cancel the statement in progress. Whether it did shows in the result.
+    private func cancel() {
+        let cancel = CancelHandle(PQgetCancel(handle))
+        guard let pointer = cancel.pointer else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &buffer, Int32(buffer.count))
     }
 
     /// True while the server connection is usable.

@@ -7,6 +7,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case statement
         /// The connection string itself could not be parsed.
         case badConnectionString
+        /// The caller's limit fired while the statement ran (a stop, a deadline, its own bound):
+        /// the statement was cancelled on the server, so its transaction did nothing.
+        case cancelled
     }
 
     public var kind: Kind
@@ -30,6 +33,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case .connection: text = "database connection failed"
         case .statement: text = "database statement failed"
         case .badConnectionString: text = "invalid database connection string"
+        case .cancelled: text = "database statement cancelled"
         }
         if let context { text += " (\(context))" }
         if let sqlState { text += " [SQLSTATE \(sqlState)]" }

@@ -179,10 +179,15 @@ struct InvocationsCommandTests {
                 """, [newID]) == #"acme|proj|agent|main|{"k": "v"}|-|-|[]"#)
         #expect(try db.value("SELECT i::text FROM scheduled_trigger_invocations i WHERE tenant_id = 'acme' AND id = 'failed'") == original)
 
-        // A second rerun of the original, and a rerun of the rerun, number on.
-        let second = try db.cli(["invocations", "rerun", "failed", "--tenant", "acme", "--json"])
-        #expect(try JSONValue.parse(second.stdout)["idempotency_key"] == .string("sched_t1_2024-01-01T00:00:00.000Z_rerun_2"))
+        // Once a rerun has finished, a second rerun of the original, and a rerun of the rerun, number on
+        // (while one is unfinished a rerun is refused: RerunTests).
         try db.execute("UPDATE scheduled_trigger_invocations SET status = 'completed' WHERE tenant_id = 'acme' AND id = $1", [newID])
+        let second = try db.cli(["invocations", "rerun", "failed", "--tenant", "acme", "--json"])
+        let secondDocument = try JSONValue.parse(second.stdout)
+        #expect(secondDocument["idempotency_key"] == .string("sched_t1_2024-01-01T00:00:00.000Z_rerun_2"))
+        try db.execute(
+            "UPDATE scheduled_trigger_invocations SET status = 'failed' WHERE tenant_id = 'acme' AND id = $1",
+            [try #require(secondDocument["id"]?.stringValue)])
         let third = try db.cli(["invocations", "rerun", newID, "--tenant", "acme", "--json"])
         #expect(third.exitCode == 0, "\(third)")
         #expect(try JSONValue.parse(third.stdout)["idempotency_key"] == .string("sched_t1_2024-01-01T00:00:00.000Z_rerun_3"))

@@ -48,11 +48,12 @@ struct OperationsMetricsTests {
         #expect(metrics.value("dispatch_due_last_cycle_invocations", ["result": "posted"]) == 0)
         let lag = try #require(metrics.value("dispatch_due_last_cycle_slot_lag_seconds"))
         #expect(lag >= 3600 && lag < 3600 + 120)
-        // Backlog after the cycle: the new invocation and "waiting" are runnable; the oldest
-        // runnable waited 5 minutes; "retry-later" is pending but not runnable.
+        // Backlog after the cycle: the new invocation, "waiting" and "crashed" (running, no
+        // execution, lease passed: SPEC §2.4) are runnable; the oldest runnable waited 5
+        // minutes; "retry-later" is pending but not runnable.
         #expect(metrics.value("dispatch_due_due_triggers") == 0)
         #expect(metrics.value("dispatch_due_oldest_due_lag_seconds") == 0)
-        #expect(metrics.value("dispatch_due_runnable_invocations") == 2)
+        #expect(metrics.value("dispatch_due_runnable_invocations") == 3)
         let runnableLag = try #require(metrics.value("dispatch_due_oldest_runnable_lag_seconds"))
         #expect(runnableLag >= 300 && runnableLag < 300 + 120)
         #expect(metrics.value("dispatch_due_invocations", ["status": "pending"]) == 3)

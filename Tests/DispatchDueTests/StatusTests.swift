@@ -62,7 +62,10 @@ struct StatusTests {
         StatusCase(
             name: "running and finished invocations are not runnable",
             setup: {
-                try Ops.insertInvocation($0, id: "r", status: "running", createdSQL: "now() - interval '1 hour'")
+                // Running under a live lease (being posted); an expired one would be a crashed
+                // dispatcher's, runnable again (StatusAbandonedTests).
+                try Ops.insertInvocation(
+                    $0, id: "r", status: "running", createdSQL: "now() - interval '1 hour'", leaseSQL: "now() + interval '10 minutes'")
                 try Ops.insertInvocation($0, id: "c", status: "completed", createdSQL: "now() - interval '1 hour'")
                 try Ops.insertInvocation($0, id: "f", status: "failed", createdSQL: "now() - interval '1 hour'")
             },
@@ -106,7 +109,7 @@ struct StatusTests {
         let connection = try database.connect()
         try Ops.insertInvocation(connection, id: "p1")
         try Ops.insertInvocation(connection, id: "p2", nextAttemptSQL: "now() + interval '1 hour'")
-        try Ops.insertInvocation(connection, id: "r1", status: "running")
+        try Ops.insertInvocation(connection, id: "r1", status: "running", leaseSQL: "now() + interval '10 minutes'")
         try Ops.insertInvocation(connection, id: "c1", status: "completed")
         try Ops.insertInvocation(connection, id: "c2", status: "completed")
         try Ops.insertInvocation(connection, id: "c3", status: "completed")

@@ -44,7 +44,9 @@ public struct BackfillCommand: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard Instant.parse(from) != nil else { throw ValidationError("--from: \"\(from)\" is not an ISO 8601 instant such as 2026-03-08T00:00:00Z") }
+        guard let start = Instant.parse(from) else { throw ValidationError("--from: \"\(from)\" is not an ISO 8601 instant such as 2026-03-08T00:00:00Z") }
+        // Slots before the year 1 would get keys and timestamps no reader can take (a sign).
+        if let error = SlotPlanner.yearError(start, what: "--from") { throw ValidationError(error) }
         if let to {
             guard let end = Instant.parse(to) else { throw ValidationError("--to: \"\(to)\" is not an ISO 8601 instant such as 2026-03-08T06:00:00Z") }
             guard Instant.parse(from)! <= end else { throw ValidationError("--from must not be after --to") }
@@ -54,20 +56,29 @@ public struct BackfillCommand: ParsableCommand {
 
     public func run() throws {
         try reportingFailures(logging: logging) {
-            StopSignal.install()
             let logger = logging.makeLogger()
-            let deadline = CycleDeadline(maxRuntimeSeconds: maxRuntime)
+            let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: maxRuntime)
             let connection = try database.connect()
+            try SchemaCheck.embedded().verify(
+                on: connection, serverTimeoutSeconds: RunCommand.serverTimeoutSeconds(maxRuntime: maxRuntime))
             let request = BackfillRequest(
                 from: Instant.parse(from)!, to: to.flatMap(Instant.parse), tenantID: tenant, triggerIDs: trigger,
                 dryRun: dryRun, maxSlots: maxSlots)
             let results: [BackfillResult]
             do {
-                results = try Backfill(logger: logger).run(on: connection, request)
+                // Recording is one transaction: a stop signal cancels it whole (max runtime
+                // bounds only the posting that follows).
+                let recording = CycleDeadline.forCommand(maxRuntimeSeconds: .infinity)
+                results = try connection.withStatementLimit(recording.statementLimit()) {
+                    try Backfill(logger: logger).run(on: connection, request)
+                }
+            } catch let error as PostgresError where error.kind == .cancelled {
+                logger.warning("backfill.interrupted", ["error": .string(error.description)])
+                throw ExitCode(StopSignal.exitCode ?? ExitStatus.failure)
             } catch let error as BackfillError {
                 throw ExitStatus.fail(ExitStatus.usage, "dispatch-due backfill: \(error)")
             } catch let error as PostgresError where error.isUndefinedTable {
-                throw ExitStatus.fail(ExitStatus.failure, "dispatch-due backfill: the schema is missing; run `dispatch-due migrate`")
+                throw DispatchFailure.schemaMissing(detail: error.message)
             }
             let verb = dryRun ? "would record" : "recorded"
             for result in results {
@@ -83,7 +94,15 @@ public struct BackfillCommand: ParsableCommand {
                 report.durationSeconds = deadline.elapsed
                 CycleSummary().log(report, to: logger)
             }
-            try ExecutionStage(options: execution, logger: logger).run(on: connection, deadline: deadline, report: &report)
+            do {
+                try connection.withStatementLimit(deadline.statementLimit()) {
+                    try ExecutionStage(options: execution, logger: logger).run(on: connection, deadline: deadline, report: &report)
+                }
+            } catch let error as PostgresError where error.kind == .cancelled {
+                logger.warning("cycle.interrupted", [
+                    "reason": .string(deadline.stopReason ?? error.message), "error": .string(error.description),
+                ])
+            }
             if let code = StopSignal.exitCode { throw ExitCode(code) }
         }
     }

@@ -37,30 +37,58 @@ public struct RunCommand: ParsableCommand {
         }
     }
 
+    /// The server-side statement_timeout and lock_timeout of a cycle's session: a safety net
+    /// well beyond the client's own limits (max runtime, stop grace, finishing statements).
+    static func serverTimeoutSeconds(maxRuntime: Double) -> Double {
+        max(120, maxRuntime + 60)
+    }
+
     public func run() throws {
         try reportingFailures(logging: logging) {
-            StopSignal.install()
             let logger = logging.makeLogger()
-            let deadline = CycleDeadline(maxRuntimeSeconds: dispatch.maxRuntime)
+            let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: dispatch.maxRuntime)
             let connection = try connect(logger: logger, deadline: deadline)
             var report = CycleReport()
             let dispatcher = DispatchStage(options: dispatch.settings, logger: logger)
-            if dryRun {
-                try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
-                return
+            // Every statement of the cycle under the deadline: none waits without limit (a
+            // locked table, a stop signal), and a cancelled one rolls its transaction back.
+            try connection.withStatementLimit(deadline.statementLimit()) {
+                if dryRun {
+                    try SchemaCheck.embedded().verify(
+                        on: connection, serverTimeoutSeconds: Self.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime))
+                    try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
+                    return
+                }
+                var finished = false  // set when the stages returned; the metrics file says whether they did
+                defer {
+                    report.durationSeconds = deadline.elapsed
+                    CycleSummary().log(report, to: logger)
+                    if let metricsFile {
+                        // After a stop signal the backlog is a nicety: it must not hold the exit up.
+                        let limit: StatementLimit = deadline.isStopRequested ? .seconds(1) : deadline.statementLimit()
+                        connection.withStatementLimit(limit) {
+                            CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection)
+                        }
+                    }
+                }
+                // Once, before any work is claimed: a schema this binary does not match is refused.
+                try SchemaCheck.embedded().verify(
+                    on: connection, serverTimeoutSeconds: Self.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime))
+                do {
+                    try dispatcher.run(on: connection, deadline: deadline, report: &report)
+                    if !recordOnly {
+                        try ExecutionStage(options: execution, logger: logger)
+                            .run(on: connection, deadline: deadline, report: &report)
+                    }
+                } catch let error as PostgresError where error.kind == .cancelled {
+                    // A statement blocked past max runtime or a stop: its transaction rolled back,
+                    // the work stays for the next cycle.
+                    logger.warning("cycle.interrupted", [
+                        "reason": .string(deadline.stopReason ?? error.message), "error": .string(error.description),
+                    ])
+                }
+                finished = true
             }
-            var finished = false  // set when the stages returned; the metrics file says whether they did
-            defer {
-                report.durationSeconds = deadline.elapsed
-                CycleSummary().log(report, to: logger)
-                if let metricsFile { CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection) }
-            }
-            try dispatcher.run(on: connection, deadline: deadline, report: &report)
-            if !recordOnly {
-                try ExecutionStage(options: execution, logger: logger)
-                    .run(on: connection, deadline: deadline, report: &report)
-            }
-            finished = true
             if let code = StopSignal.exitCode {
                 logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
                 throw ExitCode(code)

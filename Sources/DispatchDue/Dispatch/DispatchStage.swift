@@ -39,8 +39,13 @@ public struct DispatchStage {
                 if claimed < settings.batchSize { break }
             }
         } catch let error as PostgresError where error.isUndefinedTable {
-            throw ExitStatus.fail(
-                ExitStatus.failure, "dispatch-due: the schema is missing (\(error.message)); run `dispatch-due migrate`")
+            throw DispatchFailure.schemaMissing(detail: error.message)
+        } catch let error as PostgresError where error.kind == .cancelled {
+            // Blocked past the deadline (or a stop): the batch rolled back whole; what is
+            // still due is left for the next cycle.
+            logger.warning("dispatch.interrupted", [
+                "reason": .string(deadline.stopReason ?? error.message), "error": .string(error.description),
+            ])
         }
     }
 
@@ -48,7 +53,8 @@ public struct DispatchStage {
 
     static let selectUnscheduled = """
         SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone,
-               floor(extract(epoch FROM t.run_at))::int8 AS run_at,
+               \(TimestampSQL.epoch("t.run_at")) AS run_at,
+               \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
                EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
                          AND i.scheduled_for = date_trunc('second', t.run_at)) AS slot_recorded,
@@ -105,10 +111,16 @@ public struct DispatchStage {
                 return HealPlan(plan: SlotPlanner.firstSlot(schedule: schedule, after: now), runAtRecorded: false)
             }
         }
+        if let problem = row["run_at_problem"] {
+            return HealPlan(plan: .failed(TimestampSQL.message(column: "run_at", problem: problem)), runAtRecorded: false)
+        }
         if case .failure(let error) = schedules.zone(zone) {
             return HealPlan(plan: .failed(error.message), runAtRecorded: false)
         }
         let runAt = Instant(secondsSinceEpoch: Int64(try row.int("run_at")))
+        if let error = SlotPlanner.yearError(runAt, what: "run_at") {
+            return HealPlan(plan: .failed(error), runAtRecorded: false)
+        }
         if try row.bool("slot_recorded") {
             return HealPlan(plan: SlotPlan(slots: [], nextRunAt: nil), runAtRecorded: true)
         }
@@ -131,8 +143,10 @@ public struct DispatchStage {
 
     static let selectDue = """
         SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone, t.misfire_policy,
-               floor(extract(epoch FROM t.run_at))::int8 AS run_at,
-               floor(extract(epoch FROM t.next_run_at))::int8 AS due,
+               \(TimestampSQL.epoch("t.run_at")) AS run_at,
+               \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
+               \(TimestampSQL.epoch("t.next_run_at")) AS due,
+               \(TimestampSQL.problem("t.next_run_at")) AS due_problem,
                extract(epoch FROM now())::float8 AS now
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at <= now()
@@ -156,7 +170,7 @@ public struct DispatchStage {
         ORDER BY u.position
         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
         RETURNING tenant_id, id, project_id, agent_id, scheduled_trigger_id,
-                  floor(extract(epoch FROM scheduled_for))::int8 AS slot
+                  \(TimestampSQL.epoch("scheduled_for")) AS slot
         """
 
     /// Then advance: cron to the next slot after the ones fired, one-time to NULL for good.
@@ -198,7 +212,8 @@ public struct DispatchStage {
             if !slots.isEmpty {
                 let inserted = try connection.query(Self.insertInvocations, slots.parameters)
                 for invocation in inserted {
-                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.int("slot")))
+                    // The slots inserted here were checked (years 1–9999), so the guarded read has a value.
+                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.optionalInt("slot") ?? 0))
                     report.recorded += 1
                     report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))
                     logger.info("invocation.recorded", [
@@ -219,6 +234,15 @@ public struct DispatchStage {
     }
 
     private func logPlan(_ trigger: DueTrigger, _ plan: SlotPlan, report: inout CycleReport) {
+        if let problem = trigger.dueProblem, trigger.cronExpression != nil {
+            logger.warning("trigger.next_run_at_unreadable", [
+                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
+                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
+                "next_run_at": .string(problem),
+                "fired_slot": .string(plan.slots.last?.iso8601 ?? ""),
+                "next": .string(plan.nextRunAt?.iso8601 ?? ""),
+            ])
+        }
         if let error = plan.scheduleError {
             report.scheduleErrors += 1
             logger.warning("trigger.schedule_error", [
@@ -233,7 +257,7 @@ public struct DispatchStage {
                 "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
                 "policy": .string(trigger.policy.rawValue), "skipped": .int(plan.skipped),
                 "skipped_is_lower_bound": .bool(plan.skippedIsLowerBound),
-                "first_skipped_slot": .string(trigger.due.iso8601),
+                "first_skipped_slot": .string(trigger.due?.iso8601 ?? trigger.dueProblem ?? ""),
                 "fired_slot": .string(plan.slots.last?.iso8601 ?? ""),
             ])
         }
@@ -291,7 +315,11 @@ struct DueTrigger {
     var zone: String
     var policy: MisfirePolicy
     var runAt: Instant?
-    var due: Instant
+    /// Why the stored run_at cannot be used (`infinity`, a year outside 1–9999), if so.
+    var runAtProblem: String?
+    /// The stored next_run_at; nil when it cannot be read (`-infinity`, a year before 1).
+    var due: Instant?
+    var dueProblem: String?
 
     init(_ row: Row) throws {
         tenantID = try row.string("tenant_id")
@@ -302,19 +330,37 @@ struct DueTrigger {
         zone = try row.string("cron_timezone")
         policy = MisfirePolicy(rawValue: try row.string("misfire_policy")) ?? .latest
         runAt = try row.optionalInt("run_at").map { Instant(secondsSinceEpoch: Int64($0)) }
-        due = Instant(secondsSinceEpoch: Int64(try row.int("due")))
+        runAtProblem = row["run_at_problem"]
+        due = try row.optionalInt("due").map { Instant(secondsSinceEpoch: Int64($0)) }
+        dueProblem = row["due_problem"]
     }
 
     var isOneTime: Bool { cronExpression == nil }
 
     func plan(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
+        let plan = unchecked(now: now, schedules: &schedules)
+        // No idempotency key or forwarded timestamp is ever made for a year outside 1–9999.
+        for slot in plan.slots {
+            if let error = SlotPlanner.yearError(slot, what: "slot \(slot.iso8601)") { return .failed(error) }
+        }
+        return plan
+    }
+
+    private func unchecked(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
         guard let cronExpression else {
+            if let runAtProblem { return .failed(TimestampSQL.message(column: "run_at", problem: runAtProblem)) }
             if case .failure(let error) = schedules.zone(zone) { return .failed(error.message) }
-            return SlotPlanner.planOneTime(runAt: runAt ?? due)
+            // A one-time slot is run_at; next_run_at only said it is due (even as -infinity).
+            guard let slot = runAt ?? due else { return .failed("run_at is missing") }
+            return SlotPlanner.planOneTime(runAt: slot)
         }
         switch schedules.schedule(expression: cronExpression, zone: zone) {
         case .failure(let error): return .failed(error.message)
-        case .success(let schedule): return SlotPlanner.planCron(schedule: schedule, due: due, now: now, policy: policy)
+        case .success(let schedule):
+            guard let due else {
+                return SlotPlanner.planCronFromUnreadableDue(schedule: schedule, now: now, policy: policy)
+            }
+            return SlotPlanner.planCron(schedule: schedule, due: due, now: now, policy: policy)
         }
     }
 }

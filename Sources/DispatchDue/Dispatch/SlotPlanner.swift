@@ -92,9 +92,44 @@ public enum SlotPlanner {
         }
     }
 
-    /// The one-time plan: its slot fires once, however late (SPEC §3).
+    /// The one-time plan: its slot fires once, however late (SPEC §3). A run_at outside the
+    /// years 1–9999 is a schedule error: no key or forwarded timestamp is ever made for it.
     public static func planOneTime(runAt: Instant) -> SlotPlan {
-        SlotPlan(slots: [runAt], nextRunAt: nil)
+        if let error = yearError(runAt, what: "run_at") { return .failed(error) }
+        return SlotPlan(slots: [runAt], nextRunAt: nil)
+    }
+
+    /// The instants the dispatcher can fire: 0001-01-01T00:00:00Z up to 9999-12-31T23:59:59Z.
+    /// Outside them an ISO 8601 key or timestamp would need a sign or a fifth digit.
+    public static let supportedInstants =
+        Instant(year: 1, month: 1, day: 1)...Instant(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59)
+
+    /// Nil when `instant` lies in the years 1–9999; otherwise the schedule error that says so.
+    public static func yearError(_ instant: Instant, what: String) -> String? {
+        guard !supportedInstants.contains(instant) else { return nil }
+        let year = instant < supportedInstants.lowerBound ? "before the year 1" : "after the year 9999"
+        return "\(what) \(year) is outside 1–9999"
+    }
+
+    /// The plan for a cron trigger whose stored next_run_at cannot be read (`-infinity`, or a
+    /// year before 1, written by SQL): it is due, so the most recent slot at or before `now`
+    /// is treated as the missed one and the misfire policy decides as usual. Without any slot
+    /// in the windows searched, the trigger is simply rescheduled from now.
+    public static func planCronFromUnreadableDue(schedule: CronSchedule, now: Instant, policy: MisfirePolicy) -> SlotPlan {
+        guard let latest = latestSlot(schedule: schedule, atOrBefore: now) else {
+            return firstSlot(schedule: schedule, after: now)
+        }
+        return planCron(schedule: schedule, due: latest, now: now, policy: policy)
+    }
+
+    /// The last slot at or before `now`, looked for in growing windows that end at `now`.
+    static func latestSlot(schedule: CronSchedule, atOrBefore now: Instant) -> Instant? {
+        for window: Int64 in [60, 3_600, 86_400, 32 * 86_400, 366 * 86_400, 30 * 366 * 86_400] {
+            guard var cursor = schedule.next(after: now.adding(seconds: -window)), cursor <= now else { continue }
+            while let next = schedule.next(after: cursor), next <= now { cursor = next }
+            return cursor
+        }
+        return nil
     }
 
     /// The last slot at or before `now`, starting from `first` (a slot known to be <= now),

@@ -31,13 +31,13 @@ public struct InvocationRecord: Sendable {
 
     static let columns = """
         tenant_id, id, scheduled_trigger_id, project_id, agent_id, ref, status,
-        floor(extract(epoch FROM scheduled_for))::int8 AS scheduled_for, idempotency_key, attempt_number,
-        floor(extract(epoch FROM next_attempt_at))::int8 AS next_attempt_at,
-        floor(extract(epoch FROM lease_expires_at))::int8 AS lease_expires_at,
+        \(TimestampSQL.epoch("scheduled_for")) AS scheduled_for, idempotency_key, attempt_number,
+        \(TimestampSQL.epoch("next_attempt_at")) AS next_attempt_at,
+        \(TimestampSQL.epoch("lease_expires_at")) AS lease_expires_at,
         execution_id, last_error, last_http_status,
-        floor(extract(epoch FROM started_at))::int8 AS started_at,
-        floor(extract(epoch FROM completed_at))::int8 AS completed_at,
-        floor(extract(epoch FROM created_at))::int8 AS created_at,
+        \(TimestampSQL.epoch("started_at")) AS started_at,
+        \(TimestampSQL.epoch("completed_at")) AS completed_at,
+        \(TimestampSQL.epoch("created_at")) AS created_at,
         conversation_ids::text AS conversation_ids
         """
 
@@ -172,7 +172,7 @@ public struct InvocationStore {
 
     static let selectForRerun = """
         SELECT i.status, i.scheduled_trigger_id, i.idempotency_key,
-               floor(extract(epoch FROM i.scheduled_for))::int8 AS scheduled_for,
+               \(TimestampSQL.epoch("i.scheduled_for")) AS scheduled_for,
                t.enabled AS trigger_enabled
         FROM scheduled_trigger_invocations i
         LEFT JOIN scheduled_triggers t ON t.tenant_id = i.tenant_id AND t.id = i.scheduled_trigger_id
@@ -180,9 +180,17 @@ public struct InvocationStore {
         FOR UPDATE OF i
         """
 
+    /// Serialises reruns of one slot (whichever of its invocations they start from), so two
+    /// concurrent reruns cannot both find the slot without an unfinished invocation.
+    static let lockSlot = """
+        SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))
+        """
+
+    /// The slot's invocations, read after `lockSlot` so a rerun committed meanwhile is seen.
     static let selectSlotKeys = """
-        SELECT idempotency_key FROM scheduled_trigger_invocations
+        SELECT id, idempotency_key, status FROM scheduled_trigger_invocations
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND scheduled_for = $3::timestamptz
+        ORDER BY created_at, id
         """
 
     static let insertRerun = """
@@ -221,8 +229,24 @@ public struct InvocationStore {
             default: break
             }
             let base = Self.rerunBase(try original.string("idempotency_key"))
-            let slot = Instant(secondsSinceEpoch: Int64(try original.int("scheduled_for")))
-            let keys = try connection.query(Self.selectSlotKeys, [tenant, trigger, slot.iso8601]).compactMap { $0["idempotency_key"] }
+            guard let seconds = try original.optionalInt("scheduled_for") else {
+                throw ManagementError.refused(
+                    "invocation \(id) has a slot outside the years 1–9999 (written by SQL); it cannot be rerun")
+            }
+            let slot = Instant(secondsSinceEpoch: Int64(seconds))
+            try connection.query(Self.lockSlot, [tenant, trigger, slot.iso8601])
+            let slotRows = try connection.query(Self.selectSlotKeys, [tenant, trigger, slot.iso8601])
+            // A rerun while another run of the slot is unfinished would run the slot twice more.
+            if let unfinished = slotRows.first(where: { ["pending", "running"].contains($0["status"] ?? "") }) {
+                let other = unfinished["id"] ?? "?"
+                let state = unfinished["status"] ?? "?"
+                throw ManagementError.refused("""
+                    invocation \(other) (\(unfinished["idempotency_key"] ?? "?")) of the same slot \(slot.iso8601) is \
+                    still \(state); a rerun now would run the slot twice. Wait until it finishes\
+                    \(state == "pending" ? ", or cancel it first: dispatch-due invocations cancel \(other) --tenant \(tenant)" : "")
+                    """)
+            }
+            let keys = slotRows.compactMap { $0["idempotency_key"] }
             var number = Self.nextRerunNumber(base: base, existing: keys)
             // A key taken by some other slot's row (unlikely: keys embed the slot) moves n on.
             for _ in 0..<100 {

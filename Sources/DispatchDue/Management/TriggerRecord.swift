@@ -11,19 +11,30 @@ public struct TriggerRecord: Sendable {
     public var updatedAt: Instant
     public var lastStatus: String?
     public var lastScheduledFor: Instant?
+    /// run_at as PostgreSQL shows it when it is not a time the dispatcher can fire
+    /// (`infinity`, `-infinity`, `4713-01-01 00:00:00 BC UTC`); `definition.runAt` is nil then.
+    public var unusableRunAt: String?
+    /// next_run_at likewise (`nextRunAt` is nil then).
+    public var unusableNextRunAt: String?
 
-    /// The select list every trigger read uses; timestamps come back as whole epoch seconds.
-    /// (`t` is scheduled_triggers; `last` is its latest invocation.)
+    /// The select list every trigger read uses; timestamps come back as whole epoch seconds,
+    /// or NULL plus PostgreSQL's text when SQL stored one no instant can hold (±infinity, a
+    /// year outside 1–9999): reading such a row must never fail (`list` of every tenant,
+    /// `show`, `update`, `delete` of that very row). (`t` is scheduled_triggers; `last` is its
+    /// latest invocation.)
     static let columns = """
         t.tenant_id, t.id, t.project_id, t.agent_id, t.name, t.description, t.enabled,
-        t.cron_expression, t.cron_timezone, floor(extract(epoch FROM t.run_at))::bigint AS run_at,
+        t.cron_expression, t.cron_timezone, \(TimestampSQL.epoch("t.run_at")) AS run_at,
+        \(TimestampSQL.display("t.run_at")) AS run_at_unusable,
+        \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
         t.payload::text AS payload, t.message_template, t.max_retries, t.retry_delay_seconds,
         t.timeout_seconds, t.misfire_policy, t.run_as_user_id, t.created_by, t.ref,
-        floor(extract(epoch FROM t.next_run_at))::bigint AS next_run_at, t.schedule_error,
-        floor(extract(epoch FROM t.created_at))::bigint AS created_at,
-        floor(extract(epoch FROM t.updated_at))::bigint AS updated_at,
+        \(TimestampSQL.epoch("t.next_run_at")) AS next_run_at,
+        \(TimestampSQL.display("t.next_run_at")) AS next_run_at_unusable, t.schedule_error,
+        \(TimestampSQL.epoch("t.created_at")) AS created_at,
+        \(TimestampSQL.epoch("t.updated_at")) AS updated_at,
         last.status AS last_status,
-        floor(extract(epoch FROM last.scheduled_for))::bigint AS last_scheduled_for
+        \(TimestampSQL.epoch("last.scheduled_for")) AS last_scheduled_for
         """
 
     /// The latest invocation per trigger, through the (tenant_id, scheduled_trigger_id,
@@ -70,12 +81,19 @@ public struct TriggerRecord: Sendable {
         updatedAt = try instant("updated_at") ?? Instant(secondsSinceEpoch: 0)
         lastStatus = row["last_status"]
         lastScheduledFor = try instant("last_scheduled_for")
+        unusableRunAt = row["run_at_unusable"]
+        unusableNextRunAt = row["next_run_at_unusable"]
+        runAtProblem = row["run_at_problem"].map { TimestampSQL.message(column: "run_at", problem: $0) }
     }
+
+    /// The schedule error a stored run_at that cannot be fired gets (as the heal words it).
+    public var runAtProblem: String?
 
     /// "0 9 * * 1-5" or "once at 2026-03-08T07:00:00Z".
     public var scheduleText: String {
         if let cron = definition.cronExpression { return cron }
         if let runAt = definition.runAt { return "once at \(runAt.iso8601)" }
+        if let unusableRunAt { return "once at \(unusableRunAt) (not a time it can fire)" }
         return "-"
     }
 

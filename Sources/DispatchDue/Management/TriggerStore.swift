@@ -98,6 +98,7 @@ public struct TriggerStore {
     public func add(_ definition: TriggerDefinition, on connection: borrowing Connection) throws -> TriggerWriteResult {
         try definition.validateFields()
         let schedule = try definition.validateSchedule()
+        try Self.checkYears(schedule)
         return try connection.transaction {
             let now = try Self.now(on: connection)
             let inserted = try Self.mapDataErrors {
@@ -121,7 +122,8 @@ public struct TriggerStore {
     static let update = """
         UPDATE scheduled_triggers
         SET project_id = $3, agent_id = $4, name = $5, description = $6,
-            cron_expression = $8, cron_timezone = $9, run_at = $10::timestamptz,
+            cron_expression = $8, cron_timezone = $9,
+            run_at = CASE WHEN $20::bool THEN run_at ELSE $10::timestamptz END,
             payload = $11::jsonb, message_template = $12,
             max_retries = $13, retry_delay_seconds = $14, timeout_seconds = $15, misfire_policy = $16,
             run_as_user_id = $17, created_by = $18, ref = $19,
@@ -144,8 +146,12 @@ public struct TriggerStore {
             // An unchanged schedule is not re-validated: a row with a schedule_error written by
             // SQL can still get its other fields edited (and keeps its error until the schedule is fixed).
             let schedule = scheduleChanged ? try updated.validateSchedule() : nil
+            if let schedule { try Self.checkYears(schedule) }
+            // A run_at no instant can hold (±infinity, a year outside 1–9999, written by SQL) reads
+            // back as nil: an edit that leaves the schedule alone keeps the stored value as it is.
+            let keepStoredRunAt = current.unusableRunAt != nil && updated.runAt == nil && updated.cronExpression == nil
             try Self.mapDataErrors {
-                try connection.query(Self.update, Self.columnParameters(updated, leading: [tenant, id]))
+                try connection.query(Self.update, Self.columnParameters(updated, leading: [tenant, id]) + [keepStoredRunAt])
             }
             var cancelled = 0
             if let schedule {
@@ -178,6 +184,11 @@ public struct TriggerStore {
             }
             // The row trigger clears next_run_at, schedule_error and run_at_recorded.
             try connection.query(Self.setEnabled, [tenant, id, true])
+            if let problem = current.runAtProblem {
+                try connection.query(Self.setSchedule, [tenant, id, nil as String?, problem, false])
+                return TriggerWriteResult(
+                    record: try fetch(tenant: tenant, id: id, on: connection), now: now, cancelled: 0, changed: true)
+            }
             let schedule: TriggerSchedule
             do throws(ScheduleError) {
                 schedule = try current.definition.resolveSchedule()
@@ -268,7 +279,7 @@ public struct TriggerStore {
         """
 
     static let selectPendingSlots = """
-        SELECT id, floor(extract(epoch FROM scheduled_for))::int8 AS slot
+        SELECT id, \(TimestampSQL.epoch("scheduled_for")) AS slot
         FROM scheduled_trigger_invocations
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
         FOR UPDATE
@@ -287,14 +298,26 @@ public struct TriggerStore {
         let pending = try connection.query(Self.selectPendingSlots, [tenant, trigger])
         var stale: [String] = []
         for row in pending {
-            let slot = Instant(secondsSinceEpoch: Int64(try row.int("slot")))
-            if !schedule.contains(slot) { stale.append(try row.string("id")) }
+            // A slot no instant can hold (written by SQL) is in no schedule.
+            guard let seconds = try row.optionalInt("slot") else {
+                stale.append(try row.string("id"))
+                continue
+            }
+            if !schedule.contains(Instant(secondsSinceEpoch: Int64(seconds))) { stale.append(try row.string("id")) }
         }
         guard !stale.isEmpty else { return 0 }
         return try connection.query(Self.cancelListed, [tenant, PostgresArray(stale)]).affected
     }
 
     // MARK: Helpers
+
+    /// A one-time instant outside the years 1–9999 is refused as input (the dispatcher would
+    /// only record it as a schedule error).
+    static func checkYears(_ schedule: TriggerSchedule) throws {
+        if case .once(let runAt, _) = schedule.timing, let error = SlotPlanner.yearError(runAt, what: "--at") {
+            throw ManagementError.invalid(error)
+        }
+    }
 
     func lockedRecord(tenant: String, id: String, on connection: borrowing Connection) throws -> TriggerRecord {
         guard let row = try connection.query(Self.selectOneForUpdate, [tenant, id]).first else {

@@ -9,7 +9,8 @@ public struct Migration: Sendable, Equatable {
 
 /// What `migrate --status` reports per file.
 public struct MigrationState: Sendable, Equatable {
-    public enum State: String, Sendable { case applied, pending, modified }
+    /// `unknown`: recorded in the database, but not among these migrations (a newer release's).
+    public enum State: String, Sendable { case applied, pending, modified, unknown }
     public var name: String
     public var state: State
     public var appliedAt: String?
@@ -72,8 +73,19 @@ public struct Migrator: Sendable {
         try ensureLedger(on: connection)
         let recorded = try recordedChecksums(on: connection)
         let checksums = try computeChecksums(on: connection)
-        // Refuse before applying anything: an edited applied file means the database and
-        // the files disagree about what the schema is.
+        // Refuse before applying anything: a migration this binary does not know means a newer
+        // release migrated the database, and applying older files on top could undo its work.
+        let known = Set(migrations.map(\.name))
+        let unknown = recorded.keys.filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            let newest = unknown.compactMap(SchemaCheck.version).max() ?? 0
+            throw MigrationError(message: """
+                the database holds migration(s) \(unknown.joined(separator: ", ")) that this binary does not know \
+                (database schema version \(newest), this binary's \(migrations.map(\.version).max() ?? 0)): \
+                it was migrated by a newer release; use that release (or a newer one), nothing was applied
+                """)
+        }
+        // An edited applied file means the database and the files disagree about what the schema is.
         for migration in migrations {
             if let stored = recorded[migration.name], stored.checksum != checksums[migration.name] {
                 throw MigrationError(message: """
@@ -104,13 +116,19 @@ public struct Migrator: Sendable {
         let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
         let recorded = try exists.first!.bool("present") ? try recordedChecksums(on: connection) : [:]
         let checksums = try computeChecksums(on: connection)
-        return migrations.map { migration in
+        let known = Set(migrations.map(\.name))
+        var states = migrations.map { migration in
             guard let stored = recorded[migration.name] else {
                 return MigrationState(name: migration.name, state: .pending, appliedAt: nil)
             }
             let state: MigrationState.State = stored.checksum == checksums[migration.name] ? .applied : .modified
             return MigrationState(name: migration.name, state: state, appliedAt: stored.appliedAt)
         }
+        // Recorded by a release this binary does not know: listed, so the operator sees it.
+        for name in recorded.keys.filter({ !known.contains($0) }).sorted() {
+            states.append(MigrationState(name: name, state: .unknown, appliedAt: recorded[name]?.appliedAt))
+        }
+        return states
     }
 
     private func ensureLedger(on connection: borrowing Connection) throws {

@@ -10,10 +10,15 @@ public struct Backlog: Sendable, Equatable {
     public var dueTriggers: Int
     /// now − the oldest due `next_run_at`, in seconds; 0 when nothing is due.
     public var oldestDueLagSeconds: Double
-    /// `pending` invocations whose `coalesce(next_attempt_at, created_at) <= now()`.
+    /// Invocations a cycle would post now (SPEC §2.4): `pending` ones whose
+    /// `coalesce(next_attempt_at, created_at) <= now()`, plus a crashed dispatcher's (`running`,
+    /// no `execution_id`, lease passed).
     public var runnableInvocations: Int
-    /// now − the oldest runnable `coalesce(next_attempt_at, created_at)`; 0 when none.
+    /// now − the oldest runnable `coalesce(next_attempt_at, created_at)`; 0 when none. A
+    /// crashed dispatcher's invocations count, so a fleet that dies mid-post pages someone.
     public var oldestRunnableLagSeconds: Double
+    /// Of `runnableInvocations`, those a crashed dispatcher left `running` without an execution.
+    public var abandonedInvocations: Int
     /// All `pending` invocations, runnable or waiting for a retry.
     public var pendingInvocations: Int
     /// All `running` invocations.
@@ -24,8 +29,10 @@ public struct Backlog: Sendable, Equatable {
 
     public init(
         measuredAt: Double, dueTriggers: Int, oldestDueLagSeconds: Double, runnableInvocations: Int,
-        oldestRunnableLagSeconds: Double, pendingInvocations: Int, runningInvocations: Int, expiredLeases: Int
+        oldestRunnableLagSeconds: Double, pendingInvocations: Int, runningInvocations: Int, expiredLeases: Int,
+        abandonedInvocations: Int = 0
     ) {
+        self.abandonedInvocations = abandonedInvocations
         self.measuredAt = measuredAt
         self.dueTriggers = dueTriggers
         self.oldestDueLagSeconds = oldestDueLagSeconds
@@ -42,13 +49,17 @@ public struct Backlog: Sendable, Equatable {
     /// Each scalar subquery repeats its index's predicate so the planner can use it:
     /// `scheduled_triggers_due` (enabled AND next_run_at IS NOT NULL),
     /// `scheduled_trigger_invocations_runnable` (status = 'pending', on the coalesce),
-    /// `scheduled_trigger_invocations_leases` (status = 'running', on lease_expires_at).
+    /// `scheduled_trigger_invocations_leases` (status = 'running', on lease_expires_at; the
+    /// abandoned ones are the expired leases without an execution, as the claim finds them).
+    /// A lag is never computed from ±infinity (SQL may write `-infinity`; subtracting it fails
+    /// the statement): the oldest instant counts as 0001-01-01, a lag over any limit.
     public static let sql = """
         SELECT extract(epoch FROM now()) AS measured_at,
                due.count AS due_triggers,
-               coalesce(extract(epoch FROM now() - due.oldest), 0) AS oldest_due_lag,
-               runnable.count AS runnable_invocations,
-               coalesce(extract(epoch FROM now() - runnable.oldest), 0) AS oldest_runnable_lag,
+               \(lag("due.oldest")) AS oldest_due_lag,
+               runnable.count + abandoned.count AS runnable_invocations,
+               \(lag("least(runnable.oldest, abandoned.oldest)")) AS oldest_runnable_lag,
+               abandoned.count AS abandoned_invocations,
                (SELECT count(*) FROM scheduled_trigger_invocations
                  WHERE status = 'pending') AS pending_invocations,
                (SELECT count(*) FROM scheduled_trigger_invocations
@@ -60,8 +71,17 @@ public struct Backlog: Sendable, Equatable {
                  WHERE enabled AND next_run_at IS NOT NULL AND next_run_at <= now()) AS due,
                (SELECT count(*) AS count, min(coalesce(next_attempt_at, created_at)) AS oldest
                   FROM scheduled_trigger_invocations
-                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()) AS runnable
+                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()) AS runnable,
+               (SELECT count(*) AS count, min(coalesce(next_attempt_at, created_at)) AS oldest
+                  FROM scheduled_trigger_invocations
+                 WHERE status = 'running' AND execution_id IS NULL
+                   AND (lease_expires_at < now() OR lease_expires_at IS NULL)) AS abandoned
         """
+
+    /// Seconds from `oldest` (NULL: nothing waiting, lag 0) to now, never from an infinity.
+    static func lag(_ oldest: String) -> String {
+        "CASE WHEN \(oldest) IS NULL THEN 0 ELSE extract(epoch FROM now() - greatest(\(oldest), \(TimestampSQL.lowest))) END"
+    }
 
     public static func measure(on connection: borrowing Connection) throws(PostgresError) -> Backlog {
         guard let row = try connection.query(sql).first else {
@@ -75,7 +95,8 @@ public struct Backlog: Sendable, Equatable {
             oldestRunnableLagSeconds: max(0, try row.double("oldest_runnable_lag")),
             pendingInvocations: try row.int("pending_invocations"),
             runningInvocations: try row.int("running_invocations"),
-            expiredLeases: try row.int("expired_leases"))
+            expiredLeases: try row.int("expired_leases"),
+            abandonedInvocations: try row.int("abandoned_invocations"))
     }
 }
 

@@ -9,6 +9,9 @@ public struct StatusReport: Sendable {
     public var scheduleErrorTotal: Int
     /// The `--max-lag` limit, if one was given.
     public var maxLagSeconds: Double?
+    /// Set when the database's migrations are not this binary's (newer or older): a cycle of
+    /// this binary would refuse to run. A warning only; it does not change the exit code.
+    public var schemaProblem: String?
 
     /// Schedule errors listed in full; the total is always reported.
     public static let scheduleErrorListLimit = 100
@@ -17,9 +20,13 @@ public struct StatusReport: Sendable {
         let backlog = try Backlog.measure(on: connection)
         let byStatus = try BacklogDetails.invocationsByStatus(on: connection)
         let errors = try BacklogDetails.scheduleErrors(on: connection, limit: scheduleErrorListLimit)
+        var schemaProblem: String?
+        if let check = try? SchemaCheck.embedded(), let versions = try? check.versions(on: connection) {
+            schemaProblem = versions.problem?.description
+        }
         return StatusReport(
             backlog: backlog, invocationsByStatus: byStatus, scheduleErrors: errors.entries,
-            scheduleErrorTotal: errors.total, maxLagSeconds: maxLagSeconds)
+            scheduleErrorTotal: errors.total, maxLagSeconds: maxLagSeconds, schemaProblem: schemaProblem)
     }
 
     /// False when the oldest lag (due trigger or runnable invocation) is over the limit.
@@ -38,9 +45,11 @@ public struct StatusReport: Sendable {
             ("oldest_due_lag_seconds", number(backlog.oldestDueLagSeconds)),
             ("runnable_invocations", .number(String(backlog.runnableInvocations))),
             ("oldest_runnable_lag_seconds", number(backlog.oldestRunnableLagSeconds)),
+            ("abandoned_invocations", .number(String(backlog.abandonedInvocations))),
             ("expired_leases", .number(String(backlog.expiredLeases))),
         ]
         members.append(("invocations_by_status", .object(invocationsByStatus.map { ($0.status, .number(String($0.count))) })))
+        members.append(("schema_problem", schemaProblem.map(JSONValue.string) ?? .null))
         members.append(("schedule_error_count", .number(String(scheduleErrorTotal))))
         members.append(("schedule_errors", .array(scheduleErrors.map {
             .object([("tenant_id", .string($0.tenantID)), ("id", .string($0.triggerID)), ("error", .string($0.error))])
@@ -55,7 +64,9 @@ public struct StatusReport: Sendable {
                 + (backlog.dueTriggers > 0 ? " (oldest \(StatusReport.seconds(backlog.oldestDueLagSeconds)) s late)" : ""),
             "runnable invocations:  \(backlog.runnableInvocations)"
                 + (backlog.runnableInvocations > 0
-                    ? " (oldest waiting \(StatusReport.seconds(backlog.oldestRunnableLagSeconds)) s)" : ""),
+                    ? " (oldest waiting \(StatusReport.seconds(backlog.oldestRunnableLagSeconds)) s)" : "")
+                + (backlog.abandonedInvocations > 0
+                    ? ", \(backlog.abandonedInvocations) left running by a dispatcher that stopped" : ""),
             "expired leases:        \(backlog.expiredLeases)",
             "invocations:           " + invocationsByStatus.map { "\($0.status) \($0.count)" }.joined(separator: ", "),
             "schedule errors:       \(scheduleErrorTotal)",
@@ -66,6 +77,7 @@ public struct StatusReport: Sendable {
         if scheduleErrorTotal > scheduleErrors.count {
             lines.append("  … and \(scheduleErrorTotal - scheduleErrors.count) more")
         }
+        if let schemaProblem { lines.append("schema:                WARNING: \(schemaProblem)") }
         if let maxLagSeconds {
             lines.append(isHealthy
                 ? "lag:                   ok (oldest \(StatusReport.seconds(backlog.oldestLagSeconds)) s, limit \(StatusReport.seconds(maxLagSeconds)) s)"
