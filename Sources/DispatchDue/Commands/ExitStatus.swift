@@ -63,6 +63,9 @@ public enum ExitStatus {
         switch error.kind {
         case .connection: return databaseUnavailable
         case .badConnectionString: return configuration
+        // A statement cut off by its time limit: the cycle's own paths turn a stop into
+        // 0/130/143; one that still reaches here could not do its job.
+        case .cancelled: return failure
         case .statement:
             if let state = error.sqlState, state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) {
                 return databaseUnavailable
