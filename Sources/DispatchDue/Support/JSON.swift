@@ -99,8 +99,18 @@ public indirect enum JSONValue: Sendable, Equatable {
         return output
     }
 
-    /// Parses one JSON document (RFC 8259).
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    /// Deepest nesting of arrays and objects the reader accepts: the parser recurses once per
+    /// level, so a bound keeps hostile input (100,000 `[`) an error instead of a stack overflow.
+    public static let maximumDepth = 64
+    /// Largest document the reader accepts unless told otherwise (the dispatcher reads payloads
+    /// of at most 256 KiB and status answers of at most 64 KiB; this covers management output).
+    public static let maximumInputBytes = 16 * 1024 * 1024
+
+    /// Parses one JSON document (RFC 8259), at most `maximumBytes` long and `maximumDepth` deep.
+    public static func parse(_ text: String, maximumBytes: Int = maximumInputBytes) throws(JSONParseError) -> JSONValue {
+        guard text.utf8.count <= maximumBytes else {
+            throw JSONParseError(message: "document is \(text.utf8.count) bytes, over the \(maximumBytes)-byte limit", offset: 0)
+        }
         var parser = JSONParser(bytes: Array(text.utf8))
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -126,10 +136,14 @@ struct JSONParser {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
+    /// `depth`: arrays and objects open around this value.
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth < 512 else { throw error("nested too deeply") }
         guard index < bytes.count else { throw error("unexpected end of input") }
-        switch bytes[index] {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "["), depth >= JSONValue.maximumDepth {
+            throw error("nested deeper than \(JSONValue.maximumDepth) levels")
+        }
+        switch byte {
         case UInt8(ascii: "{"):
             index += 1
             var members: [(key: String, value: JSONValue)] = []
