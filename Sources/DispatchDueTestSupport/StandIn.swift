@@ -74,20 +74,7 @@ public final class StandIn: @unchecked Sendable {
         _ = process.wait(timeoutSeconds: 10)
     }
 
-    static func queryEncoded(_ text: String) -> String {
-        var result = ""
-        for byte in text.utf8 {
-            let plain = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
-                || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F
-            if plain {
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                let hex = Array("0123456789ABCDEF")
-                result += "%" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0xF)])
-            }
-        }
-        return result
-    }
+    static func queryEncoded(_ text: String) -> String { PercentEncoding.encode(text) }
 
     /// Sends raw bytes to 127.0.0.1:`port` and returns everything read until the peer closes.
     static func send(_ text: String, port: Int) throws -> String {
