@@ -193,8 +193,11 @@ enum CraftedPost: Equatable, Sendable {
         case .runIdLong(let size):
             return accepted(headers: ["x-workflow-run-id: run-" + String(repeating: "x", count: max(0, size - 4))])
         case .runIdLate(let position):
+            // Header number `position` of the answer, counting from its first header line.
             let fillers = (1..<position).map { "x-filler-\($0): \($0)" }
-            return accepted(headers: fillers + ["x-workflow-run-id: run-late"])
+            return answer(
+                200, headers: fillers + ["x-workflow-run-id: run-late", "Content-Type: text/event-stream"],
+                body: "event: done\ndata: {}\n\n")
         case .runIdControl:
             return accepted(headers: ["x-workflow-run-id: run\u{01}id"])
         case .runIdUTF8:

@@ -47,7 +47,7 @@ struct MessageRenderingTests {
     }
 
     @Test("a template with no payload renders every placeholder empty")
-    func templateWithoutPayload() {
+    func templateWithoutPayload() throws {
         #expect(try MessageRendering.render(template: "run {{x}} now", payload: nil) == "run  now")
     }
 }

@@ -11,6 +11,7 @@ public enum MessageRendering {
     /// The output passed the limit; what was rendered so far is dropped.
     public struct TooLarge: Error, CustomStringConvertible, Sendable, Equatable {
         public var limit: Int
+        public init(limit: Int) { self.limit = limit }
         public var description: String { "rendered message exceeds \(limit) bytes" }
     }
 
