@@ -35,7 +35,7 @@ enum PoisonFixture {
 
     /// Every healthy invocation posted once and recorded `running` with the stand-in's run id.
     static func expectHealthy(_ connection: borrowing Connection, _ standIn: StandIn, _ context: String) throws {
-        let posts = standIn.posts().filter { $0.header("x-inkeep-tenant-id") != poisonTenant }
+        let posts = standIn.posts().filter { healthyTenants.contains($0.header("x-inkeep-tenant-id") ?? "") }
         var perKey: [String: Int] = [:]
         for post in posts {
             perKey["\(post.header("x-inkeep-tenant-id") ?? "")/\(post.header("idempotency-key") ?? "")", default: 0] += 1
@@ -47,8 +47,8 @@ enum PoisonFixture {
             SELECT count(*) FILTER (WHERE status = 'running' AND execution_id LIKE 'run-%' AND last_error IS NULL
                                     AND lease_expires_at > now()) AS recorded,
                    count(*) AS total
-            FROM scheduled_trigger_invocations WHERE tenant_id <> $1
-            """, [poisonTenant]
+            FROM scheduled_trigger_invocations WHERE tenant_id = ANY($1::text[])
+            """, [PostgresArray(healthyTenants)]
         ).first!
         #expect(try row.int("recorded") == healthyCount, "\(context)")
         #expect(try row.int("total") == healthyCount, "\(context)")
