@@ -56,7 +56,7 @@ public struct ExecutionEngine {
         }
         if rejected {
             throw DispatchFailure.credentialsRejected(
-                detail: "dispatch-due: the agents API at \(endpoint.baseURL) rejected the credentials (HTTP 401/403); "
+                detail: "the agents API at \(endpoint.baseURL) rejected the credentials (HTTP 401/403); "
                     + "claimed runs were put back. Check the API key.")
         }
     }
