@@ -103,7 +103,12 @@ struct SecretMatcher {
         var spans: [Range<Int>] = []
         var start = 0
         while start < bytes.count {
-            if let end = match(bytes, at: start) {
+            // An echo starts with the key's first byte or an escape's first byte; skipping other
+            // positions keeps the common case (no echo, short ids) a plain scan.
+            let byte = bytes[start]
+            let candidate = byte == key[0] || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "\\")
+                || byte == UInt8(ascii: "&") || (byte == UInt8(ascii: "+") && key[0] == 0x20)
+            if candidate, let end = match(bytes, at: start) {
                 spans.append(start..<end)
                 if first { break }
                 start = end
