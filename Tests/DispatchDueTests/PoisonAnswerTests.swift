@@ -208,4 +208,45 @@ struct PoisonAnswerTests {
         #expect(dropped.first?.contains("\"tenant\":\"evil\"") == true)
         try PoisonFixture.expectNoKey(connection, result, answer)
     }
+
+    @Test("the recording UPDATE: a hostile value in one outcome never fails the batch")
+    func hostileBatch() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try PoisonFixture.seedHealthy(connection)
+        let runs = try ExecutionStore.claimRuns(limit: 100, leaseSeconds: 60, on: connection).map(\.run)
+        try #require(runs.count == PoisonFixture.healthyCount)
+        var outcomes = runs.map {
+            PostOutcome(run: $0, action: .accepted, httpStatus: 200, executionId: "run-ok", delaySeconds: 30)
+        }
+        // A NUL would cut the bound C string (and the array literal with it), 100,000 × "é" is
+        // 200 KB, an infinite delay overflows an interval, a status past int4 fails its cast.
+        outcomes[0] = PostOutcome(
+            run: runs[0], action: .failed, httpStatus: 400, error: "nul \u{0} inside " + String(repeating: "é", count: 100_000))
+        outcomes[1] = PostOutcome(run: runs[1], action: .retry, httpStatus: 503, error: "retry", delaySeconds: .infinity)
+        outcomes[2] = PostOutcome(
+            run: runs[2], action: .failed, httpStatus: 100_000_000_000, error: #""quoted" {braces}, \ back"#)
+        let updated = try ExecutionStore.record(outcomes, on: connection)
+        #expect(updated.count == PoisonFixture.healthyCount)
+
+        func row(_ run: ClaimedRun) throws -> Row {
+            try ExecutionFixture.row(connection, where: "tenant_id = '\(run.tenantId)' AND id = '\(run.id)'")
+        }
+        let first = try row(runs[0])
+        #expect(first["status"] == "failed")
+        #expect(first["last_error"]?.hasPrefix("nul \u{FFFD} inside éé") == true)
+        #expect((first["last_error"]?.utf8.count ?? 0) <= 2048)
+        let second = try row(runs[1])
+        #expect(second["status"] == "pending")
+        #expect(try second.int("attempt_number") == 2)
+        // Clamped to 100 years rather than refused.
+        #expect((second.double("next_attempt_in") ?? 0) > 99 * 365 * 86_400)
+        let third = try row(runs[2])
+        #expect(third["last_error"] == #""quoted" {braces}, \ back"#)
+        #expect(third["last_http_status"] == nil)
+        let rest = try connection.query(
+            "SELECT count(*) AS n FROM scheduled_trigger_invocations WHERE status = 'running' AND execution_id = 'run-ok'")
+        #expect(try rest.first!.int("n") == PoisonFixture.healthyCount - 3)
+    }
 }
