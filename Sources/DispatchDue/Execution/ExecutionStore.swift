@@ -24,7 +24,9 @@ enum ExecutionStore {
     /// Claims up to `limit` runnable invocations: `pending` ones due now, oldest first, and
     /// `running` ones without an execution whose lease ran out (a crashed dispatcher's).
     /// Those whose trigger is disabled or deleted become `cancelled`; the rest `running` with a
-    /// lease of `leaseSeconds`. Returns both kinds (`cancelled` has a reason).
+    /// lease of `leaseSeconds`. Returns both kinds (`cancelled` has a reason). Payloads over
+    /// `ExecutionLimits.payloadBytes` and templates over `ExecutionLimits.templateBytes` come
+    /// back as their size only.
     static func claimRuns(limit: Int, leaseSeconds: Double, on connection: borrowing Connection) throws
         -> [(run: ClaimedRun, cancelReason: String?)]
     {

@@ -126,7 +126,7 @@ struct OutcomeRules: Sendable {
     var secret: String
     var jitter: @Sendable () -> Double = { Double.random(in: 1...1.3) }
 
-    static let bodyLimit = 1024
+    static let bodyLimit = ExecutionLimits.errorBodyBytes
 
     func outcome(for run: ClaimedRun, _ result: HTTPResult) -> PostOutcome {
         switch result {
