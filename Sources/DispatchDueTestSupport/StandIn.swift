@@ -58,8 +58,10 @@ public final class StandIn: @unchecked Sendable {
     /// Every request received so far, in arrival order.
     public func requests() -> [RecordedRequest] {
         guard let text = try? FileSystem.readText(recordPath) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            guard let value = try? JSONValue.parse(String(line)) else { return nil }
+        // Split on bytes: a record holds whole request bodies (megabytes), and splitting by
+        // Character would segment every grapheme of them.
+        return text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            guard let value = try? JSONValue.parse(String(decoding: line, as: UTF8.self)) else { return nil }
             return RecordedRequest(value)
         }
     }
