@@ -11,9 +11,12 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     public var signal: Int32?
     public var stdout: String
     public var stderr: String
+    /// The child's peak resident set size in bytes (wait4's ru_maxrss), when it was reaped.
+    public var peakResidentBytes: Int? = nil
 
     public var description: String {
-        "exit=\(exitCode.map(String.init) ?? "-") signal=\(signal.map(String.init) ?? "-")\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+        "exit=\(exitCode.map(String.init) ?? "-") signal=\(signal.map(String.init) ?? "-")"
+            + " peak_rss=\(peakResidentBytes.map { "\($0 / 1024) KiB" } ?? "-")\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
     }
 }
 
@@ -116,14 +119,18 @@ public final class ChildProcess: @unchecked Sendable {
     public func wait(timeoutSeconds: Double = 120) -> ProcessResult {
         if let finished { return finished }
         var status: Int32 = 0
+        // wait4 reports the child's own resource usage (ru_maxrss in KiB on Linux), so a test
+        // can bound the memory of one real cycle.
+        var usage = rusage()
+        var reaped = false
         let deadline = monotonicSeconds() + timeoutSeconds
         while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid { break }
+            let result = wait4(pid, &status, WNOHANG, &usage)
+            if result == pid { reaped = true; break }
             if result < 0 && errno != EINTR { break }
             if monotonicSeconds() > deadline {
                 kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
+                reaped = wait4(pid, &status, 0, &usage) == pid
                 break
             }
             usleep(2_000)
@@ -133,7 +140,8 @@ public final class ChildProcess: @unchecked Sendable {
             exitCode: signalled == 0 ? (status >> 8) & 0xff : nil,
             signal: signalled == 0 ? nil : signalled,
             stdout: (try? FileSystem.readText(outputPath)) ?? "",
-            stderr: (try? FileSystem.readText(errorPath)) ?? "")
+            stderr: (try? FileSystem.readText(errorPath)) ?? "",
+            peakResidentBytes: reaped ? Int(usage.ru_maxrss) * 1024 : nil)
         finished = result
         return result
     }

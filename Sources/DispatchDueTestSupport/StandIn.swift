@@ -58,8 +58,10 @@ public final class StandIn: @unchecked Sendable {
     /// Every request received so far, in arrival order.
     public func requests() -> [RecordedRequest] {
         guard let text = try? FileSystem.readText(recordPath) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            guard let value = try? JSONValue.parse(String(line)) else { return nil }
+        // Split on bytes: a record holds whole request bodies (megabytes), and splitting by
+        // Character would segment every grapheme of them.
+        return text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            guard let value = try? JSONValue.parse(String(decoding: line, as: UTF8.self)) else { return nil }
             return RecordedRequest(value)
         }
     }
@@ -74,20 +76,7 @@ public final class StandIn: @unchecked Sendable {
         _ = process.wait(timeoutSeconds: 10)
     }
 
-    static func queryEncoded(_ text: String) -> String {
-        var result = ""
-        for byte in text.utf8 {
-            let plain = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
-                || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F
-            if plain {
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                let hex = Array("0123456789ABCDEF")
-                result += "%" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0xF)])
-            }
-        }
-        return result
-    }
+    static func queryEncoded(_ text: String) -> String { PercentEncoding.encode(text) }
 
     /// Sends raw bytes to 127.0.0.1:`port` and returns everything read until the peer closes.
     static func send(_ text: String, port: Int) throws -> String {

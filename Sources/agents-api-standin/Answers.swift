@@ -23,8 +23,11 @@ enum PostAnswer: Equatable, Sendable {
     case hang
     /// Sends half a status line and headers, then closes the connection.
     case closeMidAnswer
+    /// A misbehaving answer, written byte for byte (see `CraftedPost`).
+    case crafted(CraftedPost)
 
     static func parse(_ text: String) -> PostAnswer? {
+        if let crafted = CraftedPost.parse(text) { return .crafted(crafted) }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         let argument = parts.count > 1 ? Int(parts[1]) : nil
         switch parts[0] {
@@ -50,8 +53,11 @@ enum GetAnswer: Equatable, Sendable {
     /// Any other status with a JSON error body (404, 500, 401 …).
     case status(Int)
     case hang
+    /// A misbehaving answer (see `CraftedStatus`).
+    case crafted(CraftedStatus)
 
     static func parse(_ text: String) -> GetAnswer? {
+        if let crafted = CraftedStatus.parse(text) { return .crafted(crafted) }
         switch text {
         case "running", "suspended", "completed", "failed": return .execution(text)
         case "hang": return .hang
@@ -63,10 +69,15 @@ enum GetAnswer: Equatable, Sendable {
     }
 }
 
-/// A list of answers handed out one per request; the last one repeats.
+/// A list of answers handed out one per request; the last one repeats. Lists for single
+/// tenants may follow after `;`: `accept;evil=run-id-long:300` answers requests whose
+/// `x-inkeep-tenant-id` is `evil` from their own list, everyone else from the first.
 struct AnswerSequence<Answer: Sendable>: Sendable {
     var answers: [Answer]
     var next = 0
+    var byTenant: [String: AnswerSequence<Answer>] = [:]
+
+    init(answers: [Answer]) { self.answers = answers }
 
     mutating func take() -> Answer {
         let answer = answers[min(next, answers.count - 1)]
@@ -74,11 +85,182 @@ struct AnswerSequence<Answer: Sendable>: Sendable {
         return answer
     }
 
+    mutating func take(tenant: String?) -> Answer {
+        if let tenant, byTenant[tenant] != nil { return byTenant[tenant]!.take() }
+        return take()
+    }
+
     static func parse(_ text: String, _ one: (String) -> Answer?) -> AnswerSequence? {
+        var groups = text.split(separator: ";", omittingEmptySubsequences: false)
+        guard var sequence = list(groups.removeFirst(), one) else { return nil }
+        for group in groups {
+            guard let equals = group.firstIndex(of: "="), let tenantList = list(group[group.index(after: equals)...], one)
+            else { return nil }
+            sequence.byTenant[String(group[..<equals])] = tenantList
+        }
+        return sequence
+    }
+
+    private static func list(_ text: Substring, _ one: (String) -> Answer?) -> AnswerSequence? {
         let answers = text.split(separator: ",").map { one(String($0)) }
         guard !answers.isEmpty, !answers.contains(where: { $0 == nil }) else { return nil }
         return AnswerSequence(answers: answers.map { $0! })
     }
+}
+
+/// Ways to write the API key back, for redaction tests. Each byte of the key is written:
+/// `raw` as is; `percent` as `%XX` unless unreserved; `percent-lower` the same in lower-case
+/// hex; `percent-all` every byte as `%XX` (unreserved ones too: `%2D`); `percent-all-lower`;
+/// `json-u` every byte as `\u00xx`; `json-u-upper` as `\u00XX`; `double` as `%25XX`;
+/// `html` as `&#NN;`; `mixed` cycling through raw, `%xx`, `\u00XX`, `%XX`, `&#xNN;`.
+enum KeyEncoding: String, CaseIterable, Sendable {
+    case raw, percent
+    case percentLower = "percent-lower"
+    case percentAll = "percent-all"
+    case percentAllLower = "percent-all-lower"
+    case jsonU = "json-u"
+    case jsonUUpper = "json-u-upper"
+    case double, html, mixed
+
+    func encode(_ key: String) -> String {
+        var output = ""
+        for (index, byte) in key.utf8.enumerated() {
+            let unreserved = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
+                || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
+            let raw = String(decoding: [byte], as: UTF8.self)
+            func hex(_ upper: Bool) -> String {
+                let digits = Array(upper ? "0123456789ABCDEF" : "0123456789abcdef")
+                return String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 0xF)])
+            }
+            switch self {
+            case .raw: output += raw
+            case .percent: output += unreserved ? raw : "%" + hex(true)
+            case .percentLower: output += unreserved ? raw : "%" + hex(false)
+            case .percentAll: output += "%" + hex(true)
+            case .percentAllLower: output += "%" + hex(false)
+            case .jsonU: output += "\\u00" + hex(false)
+            case .jsonUUpper: output += "\\u00" + hex(true)
+            case .double: output += "%25" + hex(true)
+            case .html: output += "&#\(byte);"
+            case .mixed:
+                switch index % 5 {
+                case 0: output += raw
+                case 1: output += "%" + hex(false)
+                case 2: output += "\\u00" + hex(true)
+                case 3: output += "%" + hex(true)
+                default: output += "&#x" + hex(false) + ";"
+                }
+            }
+        }
+        return output
+    }
+}
+
+/// POST answers that misbehave on purpose (the poison answers of issue 11):
+/// `run-id-long:N` (a run id of N bytes), `run-id-late:N` (the run id as header N),
+/// `run-id-control`, `run-id-utf8`, `run-id-echo:ENCODING` (the key inside the run id),
+/// `echo:ENCODING` (400 whose body has the key), `headers-huge` (200 with 80 KiB of headers),
+/// `429-year-9999` (Retry-After: Fri, 31 Dec 9999 23:59:59 GMT).
+enum CraftedPost: Equatable, Sendable {
+    case runIdLong(Int)
+    case runIdLate(Int)
+    case runIdControl
+    case runIdUTF8
+    case runIdEcho(KeyEncoding)
+    case echo(KeyEncoding)
+    case headersHuge
+    case retryAfterYear9999
+
+    static func parse(_ text: String) -> CraftedPost? {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        let argument = parts.count > 1 ? parts[1] : nil
+        switch parts[0] {
+        case "run-id-long": return argument.flatMap { Int($0) }.map { .runIdLong($0) }
+        case "run-id-late": return argument.flatMap { Int($0) }.flatMap { $0 >= 1 ? .runIdLate($0) : nil }
+        case "run-id-control": return .runIdControl
+        case "run-id-utf8": return .runIdUTF8
+        case "run-id-echo": return argument.flatMap(KeyEncoding.init(rawValue:)).map { .runIdEcho($0) }
+        case "echo": return argument.flatMap(KeyEncoding.init(rawValue:)).map { .echo($0) }
+        case "headers-huge": return .headersHuge
+        case "429-year-9999": return .retryAfterYear9999
+        default: return nil
+        }
+    }
+
+    /// The whole answer; `key` is the bearer token the request carried.
+    func response(key: String) -> [UInt8] {
+        switch self {
+        case .runIdLong(let size):
+            return accepted(headers: ["x-workflow-run-id: run-" + String(repeating: "x", count: max(0, size - 4))])
+        case .runIdLate(let position):
+            // Header number `position` of the answer, counting from its first header line.
+            let fillers = (1..<position).map { "x-filler-\($0): \($0)" }
+            return answer(
+                200, headers: fillers + ["x-workflow-run-id: run-late", "Content-Type: text/event-stream"],
+                body: "event: done\ndata: {}\n\n")
+        case .runIdControl:
+            return accepted(headers: ["x-workflow-run-id: run\u{01}id"])
+        case .runIdUTF8:
+            return accepted(headers: ["x-workflow-run-id: run-\u{EF}d"])
+        case .runIdEcho(let encoding):
+            return accepted(headers: ["x-workflow-run-id: run-" + encoding.encode(key)])
+        case .echo(let encoding):
+            let body = "{\"error\":\"bad request; you sent key=\(encoding.encode(key))\"}"
+            return answer(400, headers: ["Content-Type: application/json"], body: body)
+        case .headersHuge:
+            let value = String(repeating: "h", count: 1024)
+            return accepted(headers: (1...80).map { "x-padding-\($0): \(value)" } + ["x-workflow-run-id: run-huge"])
+        case .retryAfterYear9999:
+            return answer(
+                429, headers: ["Content-Type: application/json", "Retry-After: Fri, 31 Dec 9999 23:59:59 GMT"],
+                body: "{\"error\":\"slow down\"}")
+        }
+    }
+
+    private func accepted(headers: [String]) -> [UInt8] {
+        answer(200, headers: ["Content-Type: text/event-stream"] + headers, body: "event: done\ndata: {}\n\n")
+    }
+}
+
+/// GET answers that misbehave on purpose: `conversation-long:N` (status completed with a
+/// conversationId of N bytes), `conversation-echo:ENCODING` (the key inside it).
+enum CraftedStatus: Equatable, Sendable {
+    case conversationLong(Int)
+    case conversationEcho(KeyEncoding)
+
+    static func parse(_ text: String) -> CraftedStatus? {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        let argument = parts.count > 1 ? parts[1] : nil
+        switch parts[0] {
+        case "conversation-long": return argument.flatMap { Int($0) }.map { .conversationLong($0) }
+        case "conversation-echo": return argument.flatMap(KeyEncoding.init(rawValue:)).map { .conversationEcho($0) }
+        default: return nil
+        }
+    }
+
+    func response(id: String, key: String) -> [UInt8] {
+        let conversation: String
+        switch self {
+        case .conversationLong(let size): conversation = "conv-" + String(repeating: "c", count: max(0, size - 5))
+        case .conversationEcho(let encoding): conversation = "conv-" + encoding.encode(key)
+        }
+        let body = "{\"id\":\(jsonQuoted(id)),\"status\":\"completed\",\"conversationId\":\(jsonQuoted(conversation))}"
+        return answer(200, headers: ["Content-Type: application/json"], body: body)
+    }
+}
+
+/// A complete HTTP/1.1 answer that closes the connection after it.
+func answer(_ status: Int, headers: [String], body: String) -> [UInt8] {
+    var head = "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
+    for header in headers { head += header + "\r\n" }
+    head += "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+    return Array((head + body).utf8)
+}
+
+/// The token of `Authorization: Bearer TOKEN`, or "".
+func bearerToken(_ authorization: String?) -> String {
+    guard let authorization, authorization.hasPrefix("Bearer ") else { return "" }
+    return String(authorization.dropFirst(7))
 }
 
 func reasonPhrase(_ status: Int) -> String {

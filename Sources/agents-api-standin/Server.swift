@@ -95,7 +95,7 @@ final class Connection {
 
     func answerPost(_ request: Request) -> Bool {
         let (answer, run) = shared.state.withLock { state -> (PostAnswer, Int) in
-            let answer = state.post.take()
+            let answer = state.post.take(tenant: request.header("x-inkeep-tenant-id"))
             if answer == .accept || { if case .slow = answer { return true } else { return false } }() {
                 state.runs += 1
             }
@@ -127,11 +127,14 @@ final class Connection {
         case .closeMidAnswer:
             writeAll(descriptor, Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-".utf8))
             return false
+        case .crafted(let crafted):
+            writeAll(descriptor, crafted.response(key: bearerToken(request.header("authorization"))))
+            return false
         }
     }
 
     func answerGet(_ request: Request, id: String) -> Bool {
-        let answer = shared.state.withLock { $0.get.take() }
+        let answer = shared.state.withLock { $0.get.take(tenant: request.header("x-inkeep-tenant-id")) }
         switch answer {
         case .execution(let status):
             let now = isoNow()
@@ -144,6 +147,9 @@ final class Connection {
             return respond(code, json: "{\"error\":\"stand-in answer \(code)\"}")
         case .hang:
             holdUntilClosed()
+            return false
+        case .crafted(let crafted):
+            writeAll(descriptor, crafted.response(id: id, key: bearerToken(request.header("authorization"))))
             return false
         }
     }

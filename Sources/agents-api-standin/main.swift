@@ -11,7 +11,10 @@ import Glibc
 // POST answers: accept, accept-no-run-id, status:NNN (or 500, 401, 403, 400, 404, 408, 302, 503),
 //   429[:S], 429-date[:S], 400-echo, slow[:MS], hang, close.
 // GET answers: running, suspended, completed, failed, hang, or a status code (404, 500, 401 …).
-// A list is comma-separated, one entry per request, the last repeating.
+//   Poison answers: run-id-long:N, run-id-late:N, run-id-control, run-id-utf8, run-id-echo:ENC, echo:ENC,
+//   headers-huge, 429-year-9999; GET: conversation-long:N, conversation-echo:ENC (Answers.swift).
+// A list is comma-separated, one entry per request, the last repeating; `LIST;TENANT=LIST`
+// gives one tenant's requests their own list.
 // `POST /_standin/mode?post=LIST&get=LIST` switches answers while it runs.
 
 let usage = "usage: agents-api-standin [--port N] [--record FILE] [--post-answer LIST] [--get-status LIST] [--api-key KEY]"

@@ -90,9 +90,12 @@ enum HTTPResult: Sendable {
 
 struct HTTPResponse: Sendable {
     var status: Int
-    /// Names in lower case, in arrival order.
+    /// Only the headers the rules read (`ExecutionLimits.keptHeaders`), names in lower case,
+    /// in arrival order.
     var headers: [(name: String, value: String)]
     var body: [UInt8]
+    /// The body went on past the request's `bodyLimit`; `body` holds the first part.
+    var bodyTruncated = false
 
     func header(_ name: String) -> String? { headers.first { $0.name == name }?.value }
     var bodyText: String { String(decoding: body, as: UTF8.self) }
@@ -123,7 +126,11 @@ final class Transfer {
     var status = 0
     var headers: [(name: String, value: String)] = []
     var headersComplete = false
+    /// Header bytes of this transfer so far, interim answers included.
+    var headerBytes = 0
+    var headerOverflow = false
     var body: [UInt8] = []
+    var bodyTruncated = false
     /// Set when we ended the transfer on purpose (headers of a 2xx POST, body limit).
     var stoppedOnPurpose = false
 
@@ -141,7 +148,10 @@ final class Transfer {
         status = 0
         headers = []
         headersComplete = false
+        headerBytes = 0
+        headerOverflow = false
         body = []
+        bodyTruncated = false
         stoppedOnPurpose = false
         errorBuffer[0] = 0
 
@@ -172,6 +182,8 @@ final class Transfer {
             easy.set(CURLOPT_POST, 1)
             _ = dd_curl_easy_setopt_off(easy.pointer, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.utf8.count))
             easy.set(CURLOPT_COPYPOSTFIELDS, body)
+            // curl keeps its own copy; ours would only double the memory of a large message.
+            self.request?.body = nil
         }
         // "Expect:" turns off curl's 100-continue wait for bodies over 1 KiB.
         let list = HeaderList(request.headers + ["Expect:"])
@@ -182,6 +194,13 @@ final class Transfer {
     /// One header line (status lines and the closing blank line included). Returns false to end
     /// the transfer.
     func receiveHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        // A header section past the limit is treated as a failed transfer (retried), so an
+        // endpoint cannot make us hold or scan megabytes of headers.
+        headerBytes += bytes.count
+        if headerBytes > ExecutionLimits.headerSectionBytes {
+            headerOverflow = true
+            return false
+        }
         var line = String(decoding: bytes, as: UTF8.self)
         while line.last == "\n" || line.last == "\r" || line.last == "\r\n" { line.removeLast() }
         if line.hasPrefix("HTTP/") {
@@ -200,10 +219,12 @@ final class Transfer {
             }
             return true
         }
-        if let colon = line.firstIndex(of: ":"), headers.count < 200 {
+        // Only the headers the rules read are kept, wherever they come in the section.
+        if let colon = line.firstIndex(of: ":") {
             let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingSpaces
-            headers.append((name, value))
+            if ExecutionLimits.keptHeaders.contains(name) {
+                headers.append((name, line[line.index(after: colon)...].trimmingSpaces))
+            }
         }
         return true
     }
@@ -214,6 +235,7 @@ final class Transfer {
         let room = max(0, limit - body.count)
         body.append(contentsOf: bytes.prefix(room))
         if bytes.count > room {
+            bodyTruncated = true
             stoppedOnPurpose = true
             return false
         }
@@ -221,8 +243,14 @@ final class Transfer {
     }
 
     func result(code: CURLcode) -> HTTPResult {
+        if headerOverflow {
+            return .transportFailure(
+                HTTPTransportFailure(
+                    code: Int(code.rawValue),
+                    message: "response headers exceed \(ExecutionLimits.headerSectionBytes) bytes", timedOut: false))
+        }
         if headersComplete, status > 0 {
-            return .response(HTTPResponse(status: status, headers: headers, body: body))
+            return .response(HTTPResponse(status: status, headers: headers, body: body, bodyTruncated: bodyTruncated))
         }
         let detail = String(cString: errorBuffer)
         let summary = String(cString: curl_easy_strerror(code))

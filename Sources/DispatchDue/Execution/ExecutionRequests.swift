@@ -2,9 +2,12 @@
 struct ExecutionRequests: Sendable {
     var endpoint: Endpoint
 
-    /// Body bytes kept from an answer: 1 KiB for `last_error`, plus the key's length so that a
-    /// key echoed across the cut is still found and redacted before cutting.
-    var errorBodyLimit: Int { OutcomeRules.bodyLimit + endpoint.apiKey.utf8.count }
+    /// Body bytes kept from an answer: 1 KiB for `last_error`, plus room for the key in its
+    /// longest escaped form, so that a key echoed across the cut is still found and redacted
+    /// before cutting to 1 KiB.
+    var errorBodyLimit: Int {
+        OutcomeRules.bodyLimit + endpoint.apiKey.utf8.count * SecretMatcher.maximumBytesPerKeyByte
+    }
 
     /// `POST {url}/run/api/executions?ref={ref}`.
     func post(_ run: ClaimedRun) throws(RequestError) -> HTTPRequest {
@@ -15,9 +18,9 @@ struct ExecutionRequests: Sendable {
         headers.append("Accept: text/event-stream")
         return HTTPRequest(
             method: .post,
-            url: endpoint.baseURL + "/run/api/executions?ref=" + Redaction.percentEncoded(run.ref),
+            url: endpoint.baseURL + "/run/api/executions?ref=" + PercentEncoding.encode(run.ref),
             headers: headers,
-            body: ExecutionRequests.body(run),
+            body: try ExecutionRequests.body(run),
             stopAfterSuccessHeaders: true,
             bodyLimit: errorBodyLimit)
     }
@@ -29,17 +32,38 @@ struct ExecutionRequests: Sendable {
         headers.append("Accept: application/json")
         return HTTPRequest(
             method: .get,
-            url: endpoint.baseURL + "/run/api/executions/" + Redaction.percentEncoded(check.executionId),
+            url: endpoint.baseURL + "/run/api/executions/" + PercentEncoding.encode(check.executionId),
             headers: headers,
             body: nil,
             stopAfterSuccessHeaders: false,
-            bodyLimit: max(64 * 1024, errorBodyLimit))
+            bodyLimit: max(ExecutionLimits.statusBodyBytes, errorBodyLimit))
     }
 
-    /// `{"messages":[{"role":"user","content":MESSAGE}],"forwardedHeaders":{…}}`.
-    static func body(_ run: ClaimedRun) -> String {
-        let payload = run.payload.flatMap { try? JSONValue.parse($0) }
-        let message = MessageRendering.render(template: run.template, payload: payload)
+    /// `{"messages":[{"role":"user","content":MESSAGE}],"forwardedHeaders":{…}}`, or why this
+    /// run cannot be sent (payload or template over its limit, unreadable payload, message too
+    /// large): the invocation then fails alone, recorded with the rest of its batch.
+    static func body(_ run: ClaimedRun) throws(RequestError) -> String {
+        if run.payload == nil, let size = run.payloadBytes, size > ExecutionLimits.payloadBytes {
+            throw RequestError(message: "payload is \(size) bytes, over the \(ExecutionLimits.payloadBytes)-byte limit")
+        }
+        if run.template == nil, let size = run.templateBytes, size > ExecutionLimits.templateBytes {
+            throw RequestError(
+                message: "message template is \(size) bytes, over the \(ExecutionLimits.templateBytes)-byte limit")
+        }
+        var payload: JSONValue?
+        if let text = run.payload {
+            do {
+                payload = try JSONValue.parse(text, maximumBytes: ExecutionLimits.payloadBytes)
+            } catch {
+                throw RequestError(message: "payload cannot be read: \(error)")
+            }
+        }
+        let message: String
+        do {
+            message = try MessageRendering.render(template: run.template, payload: payload)
+        } catch {
+            throw RequestError(message: error.description)
+        }
         var body = "{\"messages\":[{\"role\":\"user\",\"content\":"
         JSONValue.writeString(message, to: &body)
         body += "}],\"forwardedHeaders\":{\"x-inkeep-client-timezone\":"

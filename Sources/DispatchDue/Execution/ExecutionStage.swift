@@ -40,7 +40,8 @@ public struct ExecutionEngine {
         rules = OutcomeRules(settings: settings, secret: endpoint.apiKey)
     }
 
-    /// Posts, then reconciles. Throws exit 3 when the endpoint rejects the credentials.
+    /// Posts, then reconciles. Throws `DispatchFailure.credentialsRejected` when the endpoint
+    /// rejects the credentials (after putting the claimed runs back).
     public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
         let client = try HTTPClient(
             settings: HTTPSettings(
@@ -54,9 +55,8 @@ public struct ExecutionEngine {
                 CheckPhase(engine: self), client: client, on: connection, deadline: deadline, report: &report)
         }
         if rejected {
-            throw ExitStatus.fail(
-                ExitStatus.credentialsRejected,
-                "dispatch-due: the agents API at \(endpoint.baseURL) rejected the credentials (HTTP 401/403); "
+            throw DispatchFailure.credentialsRejected(
+                detail: "the agents API at \(endpoint.baseURL) rejected the credentials (HTTP 401/403); "
                     + "claimed runs were put back. Check the API key.")
         }
     }
@@ -306,6 +306,9 @@ struct CheckPhase: ExecutionPhase {
                 continue
             }
             if outcome.action != .release { report.reconciled += 1 }
+            if let reason = outcome.droppedConversation {
+                engine.log(.warning, "invocation.conversation_id_dropped", ids: ids, extra: [("reason", .string(reason))])
+            }
             switch outcome.action {
             case .completed:
                 report.completed += 1

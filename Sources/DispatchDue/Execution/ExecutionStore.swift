@@ -24,7 +24,9 @@ enum ExecutionStore {
     /// Claims up to `limit` runnable invocations: `pending` ones due now, oldest first, and
     /// `running` ones without an execution whose lease ran out (a crashed dispatcher's).
     /// Those whose trigger is disabled or deleted become `cancelled`; the rest `running` with a
-    /// lease of `leaseSeconds`. Returns both kinds (`cancelled` has a reason).
+    /// lease of `leaseSeconds`. Returns both kinds (`cancelled` has a reason). Payloads over
+    /// `ExecutionLimits.payloadBytes` and templates over `ExecutionLimits.templateBytes` come
+    /// back as their size only.
     static func claimRuns(limit: Int, leaseSeconds: Double, on connection: borrowing Connection) throws
         -> [(run: ClaimedRun, cancelReason: String?)]
     {
@@ -71,11 +73,17 @@ enum ExecutionStore {
             RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id, i.ref,
                       to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
                       i.idempotency_key, i.attempt_number, i.lease_expires_at::text AS lease,
-                      i.resolved_payload::text AS payload,
-                      c.live, c.trigger_exists, c.time_zone, c.message_template, c.run_as_user_id,
-                      c.max_retries, c.retry_delay_seconds
+                      -- A payload or template over its limit stays in the database: only its
+                      -- size comes back, so a claim's memory never grows with what tenants wrote.
+                      octet_length(i.resolved_payload::text) AS payload_bytes,
+                      CASE WHEN octet_length(i.resolved_payload::text) <= $3
+                           THEN i.resolved_payload::text END AS payload,
+                      octet_length(c.message_template) AS template_bytes,
+                      CASE WHEN octet_length(c.message_template) <= $4 THEN c.message_template END AS message_template,
+                      c.live, c.trigger_exists, c.time_zone, c.run_as_user_id,
+                      c.max_retries, c.retry_delay_seconds, extract(epoch FROM now())::float8 AS claimed_at
             """,
-            [limit, String(leaseSeconds)])
+            [limit, String(leaseSeconds), ExecutionLimits.payloadBytes, ExecutionLimits.templateBytes])
         return try rows.map { row in
             let run = ClaimedRun(
                 tenantId: try row.string("tenant_id"), id: try row.string("id"),
@@ -83,9 +91,11 @@ enum ExecutionStore {
                 triggerId: try row.string("scheduled_trigger_id"), ref: try row.string("ref"),
                 slot: try row.string("slot"), idempotencyKey: try row.string("idempotency_key"),
                 attempt: try row.int("attempt_number"), lease: row["lease"] ?? "",
-                payload: row["payload"], template: row["message_template"],
+                payload: row["payload"], payloadBytes: row["payload_bytes"].flatMap { Int($0) },
+                template: row["message_template"], templateBytes: row["template_bytes"].flatMap { Int($0) },
                 timeZone: try row.string("time_zone"), runAsUserId: row["run_as_user_id"],
-                maxRetries: try row.int("max_retries"), retryDelaySeconds: try row.int("retry_delay_seconds"))
+                maxRetries: try row.int("max_retries"), retryDelaySeconds: try row.int("retry_delay_seconds"),
+                claimedAt: row["claimed_at"].flatMap { Double($0) } ?? 0)
             if try row.bool("live") { return (run, nil) }
             return (run, try row.bool("trigger_exists") ? "trigger disabled" : "trigger deleted")
         }
@@ -105,7 +115,7 @@ enum ExecutionStore {
             SET status = r.status,
                 attempt_number = i.attempt_number + CASE WHEN r.action = 'retry' THEN 1 ELSE 0 END,
                 next_attempt_at = CASE WHEN r.action = 'retry'
-                                       THEN greatest(now() + make_interval(secs => r.delay), r.not_before::timestamptz)
+                                       THEN now() + make_interval(secs => r.delay)
                                        ELSE i.next_attempt_at END,
                 lease_expires_at = CASE WHEN r.action = 'accepted'
                                         THEN now() + make_interval(secs => r.delay) END,
@@ -115,8 +125,8 @@ enum ExecutionStore {
                 last_http_status = CASE WHEN r.action = 'release' THEN i.last_http_status ELSE r.http_status END,
                 last_error = CASE WHEN r.action = 'release' THEN i.last_error ELSE r.error END
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                        $6::int[], $7::text[], $8::text[], $9::float8[], $10::text[])
-                 AS r(tenant_id, id, lease, action, status, http_status, error, execution_id, delay, not_before)
+                        $6::int[], $7::text[], $8::text[], $9::float8[])
+                 AS r(tenant_id, id, lease, action, status, http_status, error, execution_id, delay)
             WHERE i.tenant_id = r.tenant_id AND i.id = r.id
               -- coalesce() keeps the planner on the primary key: with `status = 'running'` it
               -- may scan the whole partial leases index, whose statistics are usually stale after
@@ -130,11 +140,10 @@ enum ExecutionStore {
                 PostgresArray(outcomes.map { $0.run.lease }),
                 PostgresArray(outcomes.map { $0.action.rawValue }),
                 PostgresArray(outcomes.map { $0.status }),
-                PostgresArray(outcomes.map { $0.httpStatus.map(String.init) }),
-                PostgresArray(outcomes.map { $0.error }),
+                PostgresArray(outcomes.map { storable(status: $0.httpStatus) }),
+                PostgresArray(outcomes.map { storable(error: $0.error) }),
                 PostgresArray(outcomes.map { $0.executionId }),
-                PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
-                PostgresArray(outcomes.map { $0.notBefore }),
+                PostgresArray(outcomes.map { storable(delay: $0.delaySeconds) }),
             ])
         return Set(rows.map { recordKey(tenant: $0["tenant_id"] ?? "", id: $0["id"] ?? "") })
     }
@@ -224,11 +233,30 @@ enum ExecutionStore {
                 PostgresArray(outcomes.map { $0.check.lease }),
                 PostgresArray(outcomes.map { $0.action.rawValue }),
                 PostgresArray(outcomes.map { $0.status }),
-                PostgresArray(outcomes.map { $0.httpStatus.map(String.init) }),
-                PostgresArray(outcomes.map { $0.error }),
+                PostgresArray(outcomes.map { storable(status: $0.httpStatus) }),
+                PostgresArray(outcomes.map { storable(error: $0.error) }),
                 PostgresArray(outcomes.map { $0.conversationId }),
-                PostgresArray(outcomes.map { $0.delaySeconds.map { String($0) } }),
+                PostgresArray(outcomes.map { storable(delay: $0.delaySeconds) }),
             ])
         return Set(rows.map { recordKey(tenant: $0["tenant_id"] ?? "", id: $0["id"] ?? "") })
+    }
+
+    // One bad value must never fail the statement that records a whole batch: whatever is
+    // bound is already within what its column and cast accept. Ids from the endpoint are
+    // checked by the rules (`IdentifierRule`) before an outcome carries them.
+
+    /// At most `ExecutionLimits.lastErrorBytes`, no NUL or other control characters.
+    static func storable(error: String?) -> String? {
+        error.map { Redaction.clip(Redaction.storable($0), maxBytes: ExecutionLimits.lastErrorBytes) }
+    }
+
+    /// An HTTP status as curl reports it is 0–999; anything else is not stored.
+    static func storable(status: Int?) -> String? {
+        status.flatMap { (0...999).contains($0) ? String($0) : nil }
+    }
+
+    /// Finite and within what `make_interval` and a timestamp can take (100 years).
+    static func storable(delay: Double?) -> String? {
+        delay.map { String(min(max($0.isNaN ? 0 : $0, 0), 100 * 365.25 * 86_400)) }
     }
 }

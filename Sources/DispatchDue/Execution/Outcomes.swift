@@ -17,12 +17,20 @@ struct ClaimedRun: Sendable {
     /// The lease this dispatcher holds, as PostgreSQL's text: results are recorded only while
     /// the row still carries it, so a dispatcher whose lease ran out never overwrites another's.
     var lease: String
+    /// The payload as jsonb text; nil when NULL or over `ExecutionLimits.payloadBytes`
+    /// (the claim leaves such a payload in the database and returns only its size).
     var payload: String?
+    var payloadBytes: Int? = nil
+    /// The template; nil when NULL or over `ExecutionLimits.templateBytes` (size only, as above).
     var template: String?
+    var templateBytes: Int? = nil
     var timeZone: String
     var runAsUserId: String?
     var maxRetries: Int
     var retryDelaySeconds: Int
+    /// The database clock at the claim (Unix seconds): a Retry-After date is turned into a delay
+    /// against it, so the host's clock never decides (SPEC §2.1).
+    var claimedAt: Double = 0
 }
 
 /// A claimed `running` invocation whose execution status is due to be asked.
@@ -67,8 +75,6 @@ struct PostOutcome: Sendable {
     var executionId: String? = nil
     /// retry: seconds of backoff from now; accepted: seconds until the first status check.
     var delaySeconds: Double? = nil
-    /// retry: a Retry-After date (`YYYY-MM-DD HH:MM:SS+00`), the earliest next attempt.
-    var notBefore: String? = nil
 
     var status: String {
         switch action {
@@ -100,6 +106,8 @@ struct CheckOutcome: Sendable {
     var error: String? = nil
     var conversationId: String? = nil
     var delaySeconds: Double? = nil
+    /// Why the answer's `conversationId` was not kept (too long, not printable, echoes the key).
+    var droppedConversation: String? = nil
 
     var status: String {
         switch action {
@@ -118,7 +126,7 @@ struct OutcomeRules: Sendable {
     var secret: String
     var jitter: @Sendable () -> Double = { Double.random(in: 1...1.3) }
 
-    static let bodyLimit = 1024
+    static let bodyLimit = ExecutionLimits.errorBodyBytes
 
     func outcome(for run: ClaimedRun, _ result: HTTPResult) -> PostOutcome {
         switch result {
@@ -129,6 +137,13 @@ struct OutcomeRules: Sendable {
             switch status {
             case 200..<300:
                 if let runId = response.header("x-workflow-run-id"), !runId.isEmpty {
+                    // The run started, but an id we cannot store or ask about cannot be followed:
+                    // fail this invocation alone rather than the batch's UPDATE.
+                    if let problem = identifierProblem(runId) {
+                        return PostOutcome(
+                            run: run, action: .failed, httpStatus: status,
+                            error: "endpoint returned an unusable run id: \(problem)")
+                    }
                     return PostOutcome(
                         run: run, action: .accepted, httpStatus: status, executionId: runId,
                         delaySeconds: settings.reconcileIntervalSeconds)
@@ -140,14 +155,14 @@ struct OutcomeRules: Sendable {
                     error: "credentials rejected: " + describe(response))
             case 408, 429, 500..<600:
                 var outcome = retryOrFail(run, httpStatus: status, error: describe(response))
-                if status == 429, outcome.action == .retry, let header = response.header("retry-after") {
-                    switch RetryAfter.parse(header) {
-                    case .seconds(let seconds)?:
-                        outcome.delaySeconds = max(outcome.delaySeconds ?? 0, seconds)
-                    case .date(let timestamp)?:
-                        outcome.notBefore = timestamp
-                    case nil:
-                        break
+                if status == 429, outcome.action == .retry, let header = response.header("retry-after"),
+                    let wait = RetryAfter.parse(header)?.delay(now: run.claimedAt)
+                {
+                    outcome.delaySeconds = max(outcome.delaySeconds ?? 0, wait.seconds)
+                    if wait.capped {
+                        outcome.error = clip(
+                            "\(outcome.error ?? describe(response)) (Retry-After of \(formatSeconds(wait.requested.rounded())) s "
+                                + "capped at \(formatSeconds(ExecutionLimits.retryAfterCapSeconds)) s)")
                     }
                 }
                 return outcome
@@ -173,25 +188,41 @@ struct OutcomeRules: Sendable {
         case .response(let response):
             switch response.status {
             case 200..<300:
-                let document = try? JSONValue.parse(response.bodyText)
-                let conversation = document?["conversationId"]?.stringValue
+                if response.bodyTruncated {
+                    if check.pastTimeout { return retryOrFail(check, httpStatus: response.status, error: timedOut) }
+                    return CheckOutcome(
+                        check: check, action: .wait, httpStatus: response.status,
+                        error: "unreadable execution status: the answer is over \(ExecutionLimits.statusBodyBytes) bytes",
+                        delaySeconds: settings.reconcileIntervalSeconds)
+                }
+                let document = try? JSONValue.parse(response.bodyText, maximumBytes: ExecutionLimits.statusBodyBytes)
+                // A conversation id we could not store whole is dropped (and logged); the answer
+                // counts as it would without one.
+                var conversation = document?["conversationId"]?.stringValue
+                var dropped: String?
+                if let candidate = conversation, let problem = identifierProblem(candidate) {
+                    conversation = nil
+                    dropped = problem
+                }
+                func keeping(_ outcome: CheckOutcome) -> CheckOutcome {
+                    var outcome = outcome
+                    outcome.conversationId = conversation
+                    outcome.droppedConversation = dropped
+                    return outcome
+                }
                 switch document?["status"]?.stringValue {
                 case "completed"?:
-                    return CheckOutcome(
-                        check: check, action: .completed, httpStatus: response.status, conversationId: conversation)
+                    return keeping(CheckOutcome(check: check, action: .completed, httpStatus: response.status))
                 case "failed"?:
-                    var outcome = retryOrFail(check, httpStatus: response.status, error: "execution failed")
-                    outcome.conversationId = conversation
-                    return outcome
+                    return keeping(retryOrFail(check, httpStatus: response.status, error: "execution failed"))
                 case "running"?, "suspended"?:
                     if check.pastTimeout {
-                        var outcome = retryOrFail(check, httpStatus: response.status, error: timedOut)
-                        outcome.conversationId = conversation
-                        return outcome
+                        return keeping(retryOrFail(check, httpStatus: response.status, error: timedOut))
                     }
-                    return CheckOutcome(
-                        check: check, action: .wait, httpStatus: response.status, conversationId: conversation,
-                        delaySeconds: settings.reconcileIntervalSeconds)
+                    return keeping(
+                        CheckOutcome(
+                            check: check, action: .wait, httpStatus: response.status,
+                            delaySeconds: settings.reconcileIntervalSeconds))
                 default:
                     if check.pastTimeout { return retryOrFail(check, httpStatus: response.status, error: timedOut) }
                     return CheckOutcome(
@@ -259,87 +290,97 @@ struct OutcomeRules: Sendable {
         return clip(body.isEmpty ? "HTTP \(response.status)" : "HTTP \(response.status): \(body)")
     }
 
-    /// The text without the key (raw or percent-encoded). Redact before cutting, so a cut never
+    /// The text without the key, however it was escaped. Redact before cutting, so a cut never
     /// leaves half a key behind.
     func clean(_ text: String) -> String { Redaction.redact(text, secret: secret) }
 
-    func clip(_ text: String) -> String { Redaction.clip(text, maxBytes: OutcomeRules.bodyLimit + 100) }
+    func clip(_ text: String) -> String {
+        Redaction.clip(Redaction.storable(text), maxBytes: OutcomeRules.bodyLimit + 200)
+    }
+
+    /// Why an id from the endpoint (run id, conversation id) cannot be stored, or nil when it
+    /// can: 1–256 bytes of printable ASCII (0x21–0x7E) that do not echo the key. The message
+    /// never quotes the id.
+    func identifierProblem(_ id: String) -> String? {
+        IdentifierRule.problem(id, secret: secret)
+    }
 }
 
-enum Redaction {
-    static func redact(_ text: String, secret: String) -> String {
-        guard !secret.isEmpty else { return text }
-        var result = text.replacing(secret, with: "****")
-        for variant in [percentEncoded(secret), jsonEscaped(secret)] where variant != secret {
-            result = result.replacing(variant, with: "****")
+/// The shape of ids the endpoint hands back, which are stored in varchar(256) columns and
+/// sent back in a URL path.
+enum IdentifierRule {
+    static func problem(_ id: String, secret: String) -> String? {
+        let size = id.utf8.count
+        if size == 0 { return "empty" }
+        if size > ExecutionLimits.identifierBytes {
+            return "\(size) bytes, over \(ExecutionLimits.identifierBytes)"
         }
-        return result
-    }
-
-    /// At most `maxBytes` of UTF-8, cut on a character boundary.
-    static func clip(_ text: String, maxBytes: Int) -> String {
-        guard text.utf8.count > maxBytes else { return text }
-        var result = ""
-        var used = 0
-        for character in text {
-            let size = character.utf8.count
-            if used + size > maxBytes - 3 { break }
-            result.append(character)
-            used += size
+        if id.utf8.contains(where: { $0 < 0x21 || $0 > 0x7E }) {
+            return "\(size) bytes, not all printable ASCII"
         }
-        return result + "…"
-    }
-
-    static func percentEncoded(_ text: String) -> String {
-        var result = ""
-        for byte in text.utf8 {
-            let unreserved = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
-                || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
-            if unreserved {
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                let hex = Array("0123456789ABCDEF")
-                result += "%" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0xF)])
-            }
-        }
-        return result
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        let quoted = JSONValue.quoted(text)
-        return String(quoted.dropFirst().dropLast()).replacing("/", with: "\\/")
+        if Redaction.echoes(id, secret: secret) { return "it echoes the API key" }
+        return nil
     }
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date.
 enum RetryAfter: Equatable {
     case seconds(Double)
-    /// `YYYY-MM-DD HH:MM:SS+00`, for PostgreSQL.
-    case date(String)
+    /// Unix seconds.
+    case date(Double)
 
     static func parse(_ text: String) -> RetryAfter? {
         let value = Substring(text).trimmingSpaces
-        if !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int(value.prefix(9)) {
-            return .seconds(Double(seconds))
+        if !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            // Saturating: any number of digits is a delay, a huge one simply gets capped.
+            let digits = value.drop { $0 == "0" }
+            return .seconds(digits.count > 12 ? 1e12 : Double(Int(digits) ?? 0))
         }
         return httpDate(value).map { .date($0) }
     }
 
-    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers must send.
-    static func httpDate(_ text: String) -> String? {
+    /// The delay from `now` (Unix seconds, the database's clock), at most
+    /// `ExecutionLimits.retryAfterCapSeconds`; `requested` is what the endpoint asked for.
+    func delay(now: Double) -> (seconds: Double, requested: Double, capped: Bool) {
+        let requested: Double
+        switch self {
+        case .seconds(let seconds): requested = seconds
+        case .date(let instant): requested = max(0, instant - now)
+        }
+        let cap = ExecutionLimits.retryAfterCapSeconds
+        return (min(requested, cap), requested, requested > cap)
+    }
+
+    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers must send, as Unix
+    /// seconds; nil for anything else, an impossible date (31 Feb) included.
+    static func httpDate(_ text: String) -> Double? {
         let parts = text.split(separator: " ")
         guard parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT",
-            let day = Int(parts[1]), (1...31).contains(day),
+            parts[1].count <= 2, let day = Int(parts[1]),
             let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
                 .firstIndex(of: String(parts[2])),
-            parts[3].count == 4, let year = Int(parts[3])
+            parts[3].count == 4, parts[3].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let year = Int(parts[3]), year >= 1
         else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month]
         let clock = parts[4].split(separator: ":")
-        guard clock.count == 3, let hour = Int(clock[0]), let minute = Int(clock[1]), let second = Int(clock[2]),
+        guard (1...monthDays).contains(day), clock.count == 3, clock.allSatisfy({ $0.count == 2 }),
+            let hour = Int(clock[0]), let minute = Int(clock[1]), let second = Int(clock[2]),
             (0..<24).contains(hour), (0..<60).contains(minute), (0...60).contains(second)
         else { return nil }
-        func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
-        return "\(year)-\(pad(month + 1))-\(pad(day)) \(pad(hour)):\(pad(minute)):\(pad(min(second, 59)))+00"
+        return Double(daysFromCivil(year: year, month: month + 1, day: day)) * 86_400
+            + Double(hour * 3600 + minute * 60 + min(second, 59))
+    }
+
+    /// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }
 

@@ -99,8 +99,18 @@ public indirect enum JSONValue: Sendable, Equatable {
         return output
     }
 
-    /// Parses one JSON document (RFC 8259).
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    /// Deepest nesting of arrays and objects the reader accepts: the parser recurses once per
+    /// level, so a bound keeps hostile input (100,000 `[`) an error instead of a stack overflow.
+    public static let maximumDepth = 64
+    /// Largest document the reader accepts unless told otherwise (the dispatcher reads payloads
+    /// of at most 256 KiB and status answers of at most 64 KiB; this covers management output).
+    public static let maximumInputBytes = 16 * 1024 * 1024
+
+    /// Parses one JSON document (RFC 8259), at most `maximumBytes` long and `maximumDepth` deep.
+    public static func parse(_ text: String, maximumBytes: Int = maximumInputBytes) throws(JSONParseError) -> JSONValue {
+        guard text.utf8.count <= maximumBytes else {
+            throw JSONParseError(message: "document is \(text.utf8.count) bytes, over the \(maximumBytes)-byte limit", offset: 0)
+        }
         var parser = JSONParser(bytes: Array(text.utf8))
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -126,10 +136,14 @@ struct JSONParser {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
+    /// `depth`: arrays and objects open around this value.
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth < 512 else { throw error("nested too deeply") }
         guard index < bytes.count else { throw error("unexpected end of input") }
-        switch bytes[index] {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "["), depth >= JSONValue.maximumDepth {
+            throw error("nested deeper than \(JSONValue.maximumDepth) levels")
+        }
+        switch byte {
         case UInt8(ascii: "{"):
             index += 1
             var members: [(key: String, value: JSONValue)] = []
@@ -208,36 +222,37 @@ struct JSONParser {
 
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
+        // Decoded UTF-8: runs of plain bytes are copied whole, escapes appended as they are read
+        // (one String at the end, however many escapes: a body of 100,000 `\u2028` stays linear).
+        var decoded: [UInt8] = []
         var run = index
-        func flush(_ parser: JSONParser, _ scalars: inout String.UnicodeScalarView, _ run: Int) {
-            if run < parser.index {
-                scalars.append(contentsOf: String(decoding: parser.bytes[run..<parser.index], as: UTF8.self).unicodeScalars)
-            }
-        }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                flush(self, &scalars, run)
+                let text: String
+                if decoded.isEmpty {
+                    text = String(decoding: bytes[run..<index], as: UTF8.self)
+                } else {
+                    decoded.append(contentsOf: bytes[run..<index])
+                    text = String(decoding: decoded, as: UTF8.self)
+                }
                 index += 1
-                return String(scalars)
+                return text
             }
             if byte < 0x20 { throw error("control character in string") }
             if byte == UInt8(ascii: "\\") {
-                flush(self, &scalars, run)
+                decoded.append(contentsOf: bytes[run..<index])
                 index += 1
                 guard index < bytes.count else { break }
                 let escape = bytes[index]
                 index += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{8}")
-                case UInt8(ascii: "f"): scalars.append("\u{c}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
+                case UInt8(ascii: "b"): decoded.append(0x08)
+                case UInt8(ascii: "f"): decoded.append(0x0C)
+                case UInt8(ascii: "n"): decoded.append(0x0A)
+                case UInt8(ascii: "r"): decoded.append(0x0D)
+                case UInt8(ascii: "t"): decoded.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800..<0xDC00).contains(code), index + 1 < bytes.count,
@@ -248,7 +263,7 @@ struct JSONParser {
                         guard (0xDC00..<0xE000).contains(low) else { throw error("invalid surrogate pair") }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                    decoded.append(contentsOf: String(Unicode.Scalar(code) ?? "\u{FFFD}").utf8)
                 default: throw error("invalid escape")
                 }
                 run = index
