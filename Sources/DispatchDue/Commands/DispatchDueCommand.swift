@@ -16,6 +16,7 @@ public struct DispatchDueCommand: ParsableCommand {
             StatusCommand.self,
             TriggersCommand.self,
             InvocationsCommand.self,
+            PruneCommand.self,
         ],
         defaultSubcommand: RunCommand.self)
 

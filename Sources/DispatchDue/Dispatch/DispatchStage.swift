@@ -51,7 +51,8 @@ public struct DispatchStage {
                floor(extract(epoch FROM t.run_at))::int8 AS run_at,
                EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
-                         AND i.scheduled_for = date_trunc('second', t.run_at)) AS slot_recorded,
+                         AND i.scheduled_for = date_trunc('second', t.run_at))
+               OR date_trunc('second', t.run_at) <= t.pruned_through AS slot_recorded,
                floor(extract(epoch FROM now()))::int8 AS now
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
@@ -196,8 +197,9 @@ public struct DispatchStage {
                 logPlan(trigger, plan, report: &report)
             }
             if !slots.isEmpty {
-                let inserted = try connection.query(Self.insertInvocations, slots.parameters)
+                let inserted = try connection.query(PolicyInsert.insertInvocations, slots.parameters)
                 for invocation in inserted {
+                    if try RecordedSlot(invocation).account(logger: logger, report: &report) { continue }
                     let slot = Instant(secondsSinceEpoch: Int64(try invocation.int("slot")))
                     report.recorded += 1
                     report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))

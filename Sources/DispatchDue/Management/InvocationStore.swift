@@ -3,7 +3,7 @@ import Schedules
 
 /// SPEC §1: the states of an invocation.
 public enum InvocationStatus: String, CaseIterable, Sendable {
-    case pending, running, completed, failed, cancelled
+    case pending, running, completed, failed, cancelled, skipped
 }
 
 /// A `scheduled_trigger_invocations` row as read back (timestamps in whole seconds).

@@ -11,6 +11,8 @@ public struct TriggerRecord: Sendable {
     public var updatedAt: Instant
     public var lastStatus: String?
     public var lastScheduledFor: Instant?
+    /// SPEC §6: why the dispatcher paused it; nil otherwise.
+    public var pausedReason: String?
 
     /// The select list every trigger read uses; timestamps come back as whole epoch seconds.
     /// (`t` is scheduled_triggers; `last` is its latest invocation.)
@@ -22,6 +24,7 @@ public struct TriggerRecord: Sendable {
         floor(extract(epoch FROM t.next_run_at))::bigint AS next_run_at, t.schedule_error,
         floor(extract(epoch FROM t.created_at))::bigint AS created_at,
         floor(extract(epoch FROM t.updated_at))::bigint AS updated_at,
+        t.overlap_policy, t.jitter_seconds, t.pause_after_failures, t.paused_reason,
         last.status AS last_status,
         floor(extract(epoch FROM last.scheduled_for))::bigint AS last_scheduled_for
         """
@@ -62,7 +65,10 @@ public struct TriggerRecord: Sendable {
             misfirePolicy: MisfirePolicy(rawValue: policyText) ?? .latest,
             runAsUserID: row["run_as_user_id"],
             createdBy: row["created_by"],
-            ref: try row.string("ref"))
+            ref: try row.string("ref"),
+            overlapPolicy: OverlapPolicy(rawValue: try row.string("overlap_policy")) ?? .allow,
+            jitterSeconds: try row.int("jitter_seconds"),
+            pauseAfterFailures: try row.optionalInt("pause_after_failures"))
         id = try row.string("id")
         nextRunAt = try instant("next_run_at")
         scheduleError = row["schedule_error"]
@@ -70,6 +76,7 @@ public struct TriggerRecord: Sendable {
         updatedAt = try instant("updated_at") ?? Instant(secondsSinceEpoch: 0)
         lastStatus = row["last_status"]
         lastScheduledFor = try instant("last_scheduled_for")
+        pausedReason = row["paused_reason"]
     }
 
     /// "0 9 * * 1-5" or "once at 2026-03-08T07:00:00Z".

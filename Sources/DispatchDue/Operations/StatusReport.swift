@@ -9,6 +9,8 @@ public struct StatusReport: Sendable {
     public var scheduleErrorTotal: Int
     /// The `--max-lag` limit, if one was given.
     public var maxLagSeconds: Double?
+    /// SPEC §6: triggers the dispatcher paused.
+    public var paused = PausedTriggers(entries: [], total: 0)
 
     /// Schedule errors listed in full; the total is always reported.
     public static let scheduleErrorListLimit = 100
@@ -17,9 +19,11 @@ public struct StatusReport: Sendable {
         let backlog = try Backlog.measure(on: connection)
         let byStatus = try BacklogDetails.invocationsByStatus(on: connection)
         let errors = try BacklogDetails.scheduleErrors(on: connection, limit: scheduleErrorListLimit)
-        return StatusReport(
+        var report = StatusReport(
             backlog: backlog, invocationsByStatus: byStatus, scheduleErrors: errors.entries,
             scheduleErrorTotal: errors.total, maxLagSeconds: maxLagSeconds)
+        report.paused = try PausedTriggers.measure(on: connection)
+        return report
     }
 
     /// False when the oldest lag (due trigger or runnable invocation) is over the limit.
@@ -45,6 +49,7 @@ public struct StatusReport: Sendable {
         members.append(("schedule_errors", .array(scheduleErrors.map {
             .object([("tenant_id", .string($0.tenantID)), ("id", .string($0.triggerID)), ("error", .string($0.error))])
         })))
+        members += paused.jsonMembers
         return .object(members)
     }
 
@@ -66,6 +71,7 @@ public struct StatusReport: Sendable {
         if scheduleErrorTotal > scheduleErrors.count {
             lines.append("  … and \(scheduleErrorTotal - scheduleErrors.count) more")
         }
+        lines += paused.textLines
         if let maxLagSeconds {
             lines.append(isHealthy
                 ? "lag:                   ok (oldest \(StatusReport.seconds(backlog.oldestLagSeconds)) s, limit \(StatusReport.seconds(maxLagSeconds)) s)"
