@@ -52,7 +52,7 @@ public struct DispatchStage {
                EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
                          AND i.scheduled_for = date_trunc('second', t.run_at))
-               OR date_trunc('second', t.run_at) <= t.pruned_through AS slot_recorded,
+               OR coalesce(date_trunc('second', t.run_at) <= t.pruned_through, false) AS slot_recorded,
                floor(extract(epoch FROM now()))::int8 AS now
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
