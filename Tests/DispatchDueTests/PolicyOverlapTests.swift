@@ -150,6 +150,32 @@ struct PolicyOverlapTests {
         }
     }
 
+    @Test("buffer_one: invocations waiting behind running ones do not starve a releasable one")
+    func bufferOneNoStarvation() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let standIn = try StandIn()
+        defer { standIn.stop() }
+        let connection = try database.connect()
+        // 40 triggers each with a run in progress and an older-than-everything waiting slot;
+        // one more whose only (and newest) slot may run. A claim takes 2 × concurrency = 8.
+        for t in 0..<40 {
+            try PolicyFixture.trigger(connection, id: "w\(t)", overlap: "buffer_one")
+            try PolicyFixture.invocation(
+                connection, trigger: "w\(t)", slot: "now() - interval '2 hours'", status: "running", executionID: "run-\(t)",
+                leaseSeconds: 600)
+            try PolicyFixture.invocation(connection, trigger: "w\(t)", slot: "now() - interval '1 hour'", status: "pending", held: true)
+        }
+        try PolicyFixture.trigger(connection, id: "free", overlap: "buffer_one")
+        let free = try PolicyFixture.invocation(connection, trigger: "free", slot: "now() - interval '1 minute'", status: "pending", held: true)
+
+        let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--concurrency", "4"])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(try database.status(tenant: "t1", invocation: free) == "running")
+        #expect(standIn.posts().count == 1)
+        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE held_by_overlap") == "40")
+    }
+
     @Test("buffer_one with concurrent dispatchers: never two running at once, each posted once, oldest first",
           arguments: [2, 4])
     func bufferOneConcurrent(_ dispatchers: Int) throws {

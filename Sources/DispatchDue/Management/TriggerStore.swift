@@ -272,14 +272,14 @@ public struct TriggerStore {
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
         """
 
-    /// SPEC §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for.
-    static let cancelScheduledPending = cancelAllPending + " AND idempotency_key LIKE 'sched\\_%'"
+    /// SPEC §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for (`manual_…`).
+    static let cancelScheduledPending = cancelAllPending + " AND idempotency_key NOT LIKE 'manual\\_%'"
 
     static let selectPendingSlots = """
         SELECT id, floor(extract(epoch FROM scheduled_for))::int8 AS slot
         FROM scheduled_trigger_invocations
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
-          AND idempotency_key LIKE 'sched\\_%'  -- a run-now (manual_) is not a slot of any schedule
+          AND idempotency_key NOT LIKE 'manual\\_%'  -- a run-now is not a slot of any schedule
         FOR UPDATE
         """
 

@@ -26,8 +26,11 @@ enum OverlapGate {
                          AND coalesce(next_attempt_at, created_at) <= now()) AS any
         """
 
-    /// Statement 1: lock the triggers of runnable held invocations (skipping ones another
-    /// dispatcher or the record step holds: they are looked at again by the next claim).
+    /// Statement 1: lock the triggers of runnable held invocations that look releasable
+    /// (skipping rows another dispatcher or the record step holds: they are looked at again by
+    /// the next claim). The look is only a filter, on a snapshot that may be stale: statement 2
+    /// decides. Filtering here keeps held invocations that wait behind a running one from
+    /// filling the LIMIT and starving releasable ones further down.
     static let lockTriggers = """
         SELECT t.tenant_id, t.id
         FROM scheduled_triggers t
@@ -36,6 +39,12 @@ enum OverlapGate {
             FROM scheduled_trigger_invocations h
             WHERE h.status = 'pending' AND h.held_by_overlap
               AND coalesce(h.next_attempt_at, h.created_at) <= now()
+              AND NOT EXISTS (
+                  SELECT 1 FROM scheduled_trigger_invocations b
+                  WHERE b.tenant_id = h.tenant_id AND b.scheduled_trigger_id = h.scheduled_trigger_id
+                    AND b.status IN ('pending', 'running') AND b.id <> h.id
+                    AND (b.status = 'running' OR NOT b.held_by_overlap
+                         OR (b.scheduled_for, b.created_at, b.id) < (h.scheduled_for, h.created_at, h.id)))
             ORDER BY coalesce(h.next_attempt_at, h.created_at)
             LIMIT $1)
         ORDER BY t.tenant_id, t.id
@@ -44,8 +53,8 @@ enum OverlapGate {
 
     /// Statement 2 (fresh snapshot): per locked trigger, release its oldest held invocation
     /// unless another one is running or released-and-pending. A trigger that is no longer
-    /// buffer_one, or is disabled, has its held rows released regardless (the claim then posts
-    /// them, or cancels them as for any disabled trigger).
+    /// buffer_one, or is disabled, has it released regardless once statement 1 picked it (the
+    /// claim then posts it, or cancels it as for any disabled trigger).
     static let release = """
         WITH locked AS (
             SELECT l.tenant_id, l.id FROM unnest($1::text[], $2::text[]) AS l(tenant_id, id)

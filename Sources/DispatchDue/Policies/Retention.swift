@@ -6,7 +6,7 @@ import Postgres
 /// recent finished invocation (by scheduled_for) kept.
 ///
 /// A pruned slot never fires again: each batch raises the trigger's `pruned_through` to the
-/// latest scheduled slot (`sched_…` key) it deleted, in the same statement. Backfill leaves
+/// latest slot (not a run-now) it deleted, in the same statement. Backfill leaves
 /// out slots at or before it, and the heal treats a one-time `run_at` at or before it as fired.
 public struct Retention {
     /// Seconds; 0 keeps everything.
@@ -63,7 +63,7 @@ public struct Retention {
             UPDATE scheduled_triggers t
             SET pruned_through = greatest(t.pruned_through, m.through)
             FROM (SELECT tenant_id, scheduled_trigger_id, max(scheduled_for) AS through
-                  FROM deleted WHERE idempotency_key LIKE 'sched\\_%'
+                  FROM deleted WHERE idempotency_key NOT LIKE 'manual\\_%'
                   GROUP BY tenant_id, scheduled_trigger_id) m
             WHERE t.tenant_id = m.tenant_id AND t.id = m.scheduled_trigger_id
         )
