@@ -75,6 +75,25 @@ struct PolicyPauseTests {
         }
     }
 
+    @Test("a failure learned by reconcile pauses too (N = 1)")
+    func pauseFromReconcile() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let standIn = try StandIn(getStatus: "failed")
+        defer { standIn.stop() }
+        let connection = try database.connect()
+        try PolicyFixture.trigger(connection, id: "p3", pauseAfter: 1, maxRetries: 0)
+        // Accepted earlier; its status check is due (lease passed).
+        let running = try PolicyFixture.invocation(
+            connection, trigger: "p3", slot: "date_trunc('minute', now()) - interval '5 minutes'", status: "running",
+            executionID: "run-7", leaseSeconds: -1)
+        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(try database.status(tenant: "t1", invocation: running) == "failed")
+        #expect(try scalar(connection, "SELECT NOT enabled AND paused_reason LIKE 'paused after 1 consecutive failure; last error: %' FROM scheduled_triggers") == "t")
+        #expect(logLines(result.stderr, event: "trigger.paused").count == 1)
+    }
+
     @Test("enabling by SQL clears paused_reason too")
     func enableBySQL() throws {
         let database = try TestDatabase.create()

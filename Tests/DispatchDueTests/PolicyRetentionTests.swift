@@ -125,6 +125,28 @@ struct PolicyRetentionTests {
             == ["2026-01-01T05:00:00Z", "2026-01-01T06:00:00Z"])
     }
 
+    @Test("backfill applies the overlap policy in slot order")
+    func backfillWithSkip() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let standIn = try StandIn(postAnswer: "accept-no-run-id")
+        defer { standIn.stop() }
+        let connection = try database.connect()
+        try PolicyFixture.trigger(connection, id: "k1", cron: "0 * * * *", overlap: "skip")
+        // Four hourly slots, nothing unfinished: `skip` records the first, the other three come
+        // due while it is unfinished (pending), so they are skipped.
+        let result = try ChildProcess.run(
+            "dispatch-due",
+            ["backfill", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T03:00:00Z", "--log-format", "json"],
+            environment: ExecutionFixture.environment([
+                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            ]))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("t1/k1: recorded 4 of 4 slot(s); 3 of them skipped by the overlap policy"), "\(result)")
+        #expect(try PolicyFixture.rows(connection, trigger: "k1").map(\.status) == ["completed", "skipped", "skipped", "skipped"])
+        #expect(standIn.posts().count == 1)
+    }
+
     @Test("a one-time trigger whose slot was pruned does not fire again when re-enabled")
     func oneTimeAfterPrune() throws {
         let database = try TestDatabase.create()
