@@ -125,7 +125,7 @@ struct StatusTests {
         let report = try JSONValue.parse(json.stdout.trimmingSuffixNewlines)
         #expect(report["invocations_by_status"] == .object([
             ("pending", .number("2")), ("running", .number("1")), ("completed", .number("3")),
-            ("failed", .number("0")), ("cancelled", .number("1")),
+            ("failed", .number("0")), ("cancelled", .number("1")), ("skipped", .number("0")),
         ]))
         #expect(report["runnable_invocations"] == .number("1"))
         #expect(report["max_lag_seconds"] == .null)

@@ -83,7 +83,8 @@ public struct BackfillCommand: ParsableCommand {
             let verb = dryRun ? "would record" : "recorded"
             for result in results {
                 StandardOutput.writeLine(
-                    "\(result.tenantID)/\(result.triggerID): \(verb) \(result.recorded) of \(result.slots) slot(s)")
+                    "\(result.tenantID)/\(result.triggerID): \(verb) \(result.recorded) of \(result.slots) slot(s)"
+                        + BackfillPolicyText.suffix(result))
             }
             StandardOutput.writeLine(
                 "\(results.count) trigger(s), \(verb) \(results.reduce(0) { $0 + $1.recorded }) slot(s)")

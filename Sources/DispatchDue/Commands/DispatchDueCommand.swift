@@ -16,6 +16,7 @@ public struct DispatchDueCommand: ParsableCommand {
             StatusCommand.self,
             TriggersCommand.self,
             InvocationsCommand.self,
+            PruneCommand.self,
         ])
     // No default subcommand: a bare `dispatch-due` prints help (SPEC §5), so a typo or a
     // forgotten argument never starts a dispatch cycle.

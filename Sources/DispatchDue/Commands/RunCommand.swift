@@ -21,6 +21,11 @@ public struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector).", valueName: "PATH"))
     public var metricsFile: String?
 
+    @Option(help: ArgumentHelp(
+        "Delete finished invocations older than this each cycle (bounded batches, about 0.5 s at most): 30d, 12h, 90m, 3600s; 0 keeps everything.",
+        valueName: "DURATION"))
+    public var retention = RetentionOption(seconds: Retention.defaultRetentionSeconds)
+
     public init() {}
 
     /// An unreachable database is a failed cycle too: the metrics file says so.
@@ -79,6 +84,11 @@ public struct RunCommand: ParsableCommand {
                     if !recordOnly {
                         try ExecutionStage(options: execution, logger: logger)
                             .run(on: connection, deadline: deadline, report: &report)
+                    }
+                    if !deadline.isPassed {
+                        report.pruned = try Retention(
+                            retentionSeconds: retention.seconds, timeBudgetSeconds: Retention.cycleTimeBudgetSeconds
+                        ).run(on: connection, logger: logger).deleted
                     }
                 } catch let error as PostgresError where error.kind == .cancelled {
                     // A statement blocked past max runtime or a stop: its transaction rolled back,

@@ -3,6 +3,7 @@ import Postgres
 import Schedules
 
 extension MisfirePolicy: ExpressibleByArgument {}
+extension OverlapPolicy: ExpressibleByArgument {}
 
 /// `dispatch-due triggers …`: create, inspect, pause and change scheduled triggers.
 /// Parsing and reporting only; the SQL and the rules are in `Management/`.
@@ -11,7 +12,7 @@ public struct TriggersCommand: ParsableCommand {
         commandName: "triggers",
         abstract: "Manage scheduled triggers.",
         discussion: ExitStatus.managementHelpText,
-        subcommands: [Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Delete.self])
+        subcommands: [Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Delete.self, Run.self])
 
     public init() {}
 
@@ -95,10 +96,14 @@ public struct TriggersCommand: ParsableCommand {
                         ManagementOutput.local(record.nextRunAt, record.zone),
                         record.lastStatus ?? "-",
                         ManagementOutput.cell(record.scheduleError),
+                        record.definition.overlapPolicy.rawValue,
+                        String(record.definition.jitterSeconds),
+                        record.definition.pauseAfterFailures.map(String.init) ?? "-",
+                        ManagementOutput.cell(record.pausedReason, limit: 40),
                     ]
                     return cells
                 }
-                var headers = ["ID", "NAME", "SCHEDULE", "ZONE", "ENABLED", "NEXT RUN (UTC)", "NEXT RUN (LOCAL)", "LAST", "SCHEDULE ERROR"]
+                var headers = ["ID", "NAME", "SCHEDULE", "ZONE", "ENABLED", "NEXT RUN (UTC)", "NEXT RUN (LOCAL)", "LAST", "SCHEDULE ERROR", "OVERLAP", "JITTER", "PAUSE AFTER", "PAUSED"]
                 if tenant == nil { headers.insert("TENANT", at: 0) }
                 for line in ManagementOutput.table(headers, rows) { StandardOutput.writeLine(line) }
                 if truncated { StandardError.writeLine("(first \(limit) triggers shown; raise --limit for more)") }
@@ -315,6 +320,9 @@ public struct TriggerFieldOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Branch of the project to run (default main).", valueName: "R")) public var ref: String?
     @Option(help: ArgumentHelp("User id the run acts as.", valueName: "USER")) public var runAs: String?
     @Option(help: "Who created the trigger.") public var createdBy: String?
+    @Option(help: "Slot due while a run is unfinished: allow, skip or buffer_one (default allow).") public var overlap: OverlapPolicy?
+    @Option(help: ArgumentHelp("Spread cron runs over [0, S) seconds after the slot, 0-3600 (default 0).", valueName: "S")) public var jitter: Int?
+    @Option(help: ArgumentHelp("Pause after N consecutive failed runs, 1-100; 0 = never (default never).", valueName: "N")) public var pauseAfterFailures: Int?
 
     public init() {}
 
@@ -369,7 +377,9 @@ public struct TriggerFieldOptions: ParsableArguments {
             description: description, enabled: enabled, cronExpression: cron, timeZone: tz ?? "UTC",
             runAt: try runAt(), payload: try payloadText(), messageTemplate: try messageText(),
             maxRetries: maxRetries ?? 1, retryDelaySeconds: retryDelay ?? 60, timeoutSeconds: timeout ?? 780,
-            misfirePolicy: misfirePolicy ?? .latest, runAsUserID: runAs, createdBy: createdBy, ref: ref ?? "main")
+            misfirePolicy: misfirePolicy ?? .latest, runAsUserID: runAs, createdBy: createdBy, ref: ref ?? "main",
+            overlapPolicy: overlap ?? .allow, jitterSeconds: jitter ?? 0,
+            pauseAfterFailures: pauseAfterFailures == 0 ? nil : pauseAfterFailures)
         try definition.validateFields()
         _ = try definition.validateSchedule()
         return definition
@@ -394,6 +404,9 @@ public struct TriggerFieldOptions: ParsableArguments {
         changes.runAsUserID = runAs
         changes.createdBy = createdBy
         changes.ref = ref
+        changes.overlapPolicy = overlap
+        changes.jitterSeconds = jitter
+        changes.pauseAfterFailures = pauseAfterFailures
         return changes
     }
 }
@@ -436,6 +449,10 @@ enum TriggerReport {
         } ?? "-")
         if let error = record.scheduleError { field("schedule error:", error) }
         field("misfire policy:", d.misfirePolicy.rawValue)
+        field("overlap policy:", d.overlapPolicy.rawValue)
+        field("jitter:", "\(d.jitterSeconds) s")
+        field("pause after:", d.pauseAfterFailures.map { "\($0) consecutive failure(s)" } ?? "never")
+        if let reason = record.pausedReason { field("paused:", ManagementOutput.cell(reason, limit: 1000)) }
         field("retries:", "\(d.maxRetries), delay \(d.retryDelaySeconds) s; timeout \(d.timeoutSeconds) s")
         field("payload:", d.payload ?? "-")
         field("message:", d.messageTemplate ?? "-")

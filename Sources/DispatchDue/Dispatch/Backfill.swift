@@ -9,6 +9,10 @@ public struct BackfillResult: Sendable, Equatable {
     public var slots: Int
     /// Slots recorded now (the rest were already recorded).
     public var recorded: Int
+    /// Slots left out because retention pruned their invocations (at or before pruned_through).
+    public var pruned: Int = 0
+    /// Of `recorded`, slots recorded `skipped` by the overlap policy.
+    public var skippedByOverlap: Int = 0
 }
 
 public struct BackfillRequest: Sendable {
@@ -45,7 +49,8 @@ public struct Backfill {
     public init(logger: Logger) { self.logger = logger }
 
     static let selectTriggers = """
-        SELECT tenant_id, id, project_id, agent_id, cron_expression, cron_timezone
+        SELECT tenant_id, id, project_id, agent_id, cron_expression, cron_timezone,
+               floor(extract(epoch FROM pruned_through))::int8 AS pruned_through
         FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
           AND ($1::text IS NULL OR tenant_id = $1)
@@ -67,8 +72,11 @@ public struct Backfill {
 
     public func run(on connection: borrowing Connection, _ request: BackfillRequest) throws -> [BackfillResult] {
         try connection.transaction {
+            // Locked (a real run) like the record step locks due triggers, so the overlap
+            // policy's decisions never race with a concurrent cycle's.
             let triggers = try connection.query(
-                Self.selectTriggers, [request.tenantID, PostgresArray(request.triggerIDs)])
+                Self.selectTriggers + (request.dryRun ? "" : " FOR UPDATE"),
+                [request.tenantID, PostgresArray(request.triggerIDs)])
             let now = Instant(secondsSinceEpoch: Int64(try connection.query(
                 "SELECT floor(extract(epoch FROM now()))::int8 AS now").first!.int("now")))
             if request.from > now {
@@ -84,7 +92,7 @@ public struct Backfill {
                         """)
                 }
             }
-            var plans: [(tenant: String, id: String, project: String, agent: String, slots: [Instant])] = []
+            var plans: [(tenant: String, id: String, project: String, agent: String, slots: [Instant], pruned: Int)] = []
             var total = 0
             var schedules = ScheduleCache()
             let through = min(request.to ?? now, now)
@@ -93,7 +101,11 @@ public struct Backfill {
                     expression: try row.string("cron_expression"), zone: try row.string("cron_timezone"))
                 else { continue }
                 let remaining = request.maxSlots - total + 1
-                let slots = schedule.slots(after: request.from.adding(seconds: -1), through: through, limit: remaining)
+                var slots = schedule.slots(after: request.from.adding(seconds: -1), through: through, limit: remaining)
+                // SPEC §6: a pruned slot never fires again.
+                let prunedThrough = try row.optionalInt("pruned_through").map { Instant(secondsSinceEpoch: Int64($0)) }
+                let before = slots.count
+                if let prunedThrough { slots.removeAll { $0 <= prunedThrough } }
                 total += slots.count
                 if total > request.maxSlots {
                     throw BackfillError(message: """
@@ -103,7 +115,7 @@ public struct Backfill {
                 }
                 plans.append((
                     try row.string("tenant_id"), try row.string("id"), try row.string("project_id"),
-                    try row.string("agent_id"), slots))
+                    try row.string("agent_id"), slots, before - slots.count))
             }
             // Whatever the number of triggers, one statement per chunk of slots.
             var rows = SlotRows()
@@ -111,13 +123,19 @@ public struct Backfill {
                 for slot in plan.slots { rows.append(tenant: plan.tenant, triggerID: plan.id, slot: slot) }
             }
             var counts: [String: Int] = [:]
+            var skipped: [String: Int] = [:]
             for chunk in rows.chunks(of: Self.chunkSize) {
                 let answered = request.dryRun
                     ? try connection.query(Self.alreadyRecorded, [chunk.tenantArray, chunk.keyArray])
-                    : try connection.query(DispatchStage.insertInvocations, chunk.parameters)
+                    : try connection.query(PolicyInsert.insertInvocations, chunk.parameters)
                 for row in answered {
                     let key = (row["tenant_id"] ?? "") + "\u{1F}" + (row["scheduled_trigger_id"] ?? "")
                     counts[key, default: 0] += request.dryRun ? try row.int("n") : 1
+                    if !request.dryRun, row["status"] == "skipped" {
+                        skipped[key, default: 0] += 1
+                        var ignored = CycleReport()
+                        _ = try RecordedSlot(row).account(logger: logger, report: &ignored)
+                    }
                 }
             }
             var results: [BackfillResult] = []
@@ -126,11 +144,12 @@ public struct Backfill {
                 // Dry run counts what exists already; a real run counts what it inserted.
                 let recorded = request.dryRun ? plan.slots.count - counted : counted
                 results.append(BackfillResult(
-                    tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded))
+                    tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded,
+                    pruned: plan.pruned, skippedByOverlap: skipped[plan.tenant + "\u{1F}" + plan.id] ?? 0))
                 logger.info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
                     "tenant": .string(plan.tenant), "project": .string(plan.project), "agent": .string(plan.agent),
                     "trigger": .string(plan.id),
-                    "slots": .int(plan.slots.count), "recorded": .int(recorded),
+                    "slots": .int(plan.slots.count), "recorded": .int(recorded), "pruned_slots_left_out": .int(plan.pruned),
                     "from": .string(request.from.iso8601), "to": .string(through.iso8601),
                 ])
             }

@@ -26,5 +26,16 @@ public struct CycleReport: Sendable {
     /// Wall time of the whole cycle, in seconds.
     public var durationSeconds: Double = 0
 
+    // SPEC §6 policies (Policies/).
+    /// Slots recorded `skipped` because of the trigger's overlap policy (not in `recorded`).
+    public var skippedByOverlap = 0
+    /// Triggers paused after consecutive failures.
+    public var paused = 0
+    /// Finished invocations deleted by retention.
+    public var pruned = 0
+    /// Jitter given to the recorded invocations: total and largest delay, in seconds.
+    public var jitterDelaySecondsTotal: Double = 0
+    public var maxJitterDelaySeconds: Double = 0
+
     public init() {}
 }

@@ -57,7 +57,8 @@ public struct DispatchStage {
                \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
                EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
-                         AND i.scheduled_for = date_trunc('second', t.run_at)) AS slot_recorded,
+                         AND i.scheduled_for = date_trunc('second', t.run_at))
+               OR coalesce(date_trunc('second', t.run_at) <= t.pruned_through, false) AS slot_recorded,
                floor(extract(epoch FROM now()))::int8 AS now
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
@@ -210,8 +211,9 @@ public struct DispatchStage {
                 logPlan(trigger, plan, report: &report)
             }
             if !slots.isEmpty {
-                let inserted = try connection.query(Self.insertInvocations, slots.parameters)
+                let inserted = try connection.query(PolicyInsert.insertInvocations, slots.parameters)
                 for invocation in inserted {
+                    if try RecordedSlot(invocation).account(logger: logger, report: &report) { continue }
                     // The slots inserted here were checked (years 1–9999), so the guarded read has a value.
                     let slot = Instant(secondsSinceEpoch: Int64(try invocation.optionalInt("slot") ?? 0))
                     report.recorded += 1

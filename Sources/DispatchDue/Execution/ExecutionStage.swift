@@ -196,6 +196,7 @@ struct PostPhase: ExecutionPhase {
     func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
         -> (jobs: [ClaimedRun], rowCount: Int)
     {
+        try OverlapGate.release(limit: limit, on: connection)
         let claimed = try ExecutionStore.claimRuns(
             limit: limit, leaseSeconds: engine.settings.leaseSeconds, on: connection)
         var jobs: [ClaimedRun] = []
@@ -232,7 +233,10 @@ struct PostPhase: ExecutionPhase {
     func rejectsCredentials(_ outcome: PostOutcome) -> Bool { outcome.action == .rejected }
 
     func record(_ outcomes: [PostOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
-        let updated = try ExecutionStore.record(outcomes, on: connection)
+        let failed = outcomes.filter { $0.status == "failed" }.map { ($0.run.tenantId, $0.run.id, $0.run.triggerId) }
+        let updated = try PauseOnFailure.recording(failed: failed, logger: engine.logger, report: &report, on: connection) {
+            try ExecutionStore.record(outcomes, on: connection)
+        }
         for outcome in outcomes {
             let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
             let ids = ExecutionEngine.fields(outcome.run)
@@ -297,7 +301,10 @@ struct CheckPhase: ExecutionPhase {
     func rejectsCredentials(_ outcome: CheckOutcome) -> Bool { outcome.action == .rejected }
 
     func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
-        let updated = try ExecutionStore.record(outcomes, on: connection)
+        let failed = outcomes.filter { $0.status == "failed" }.map { ($0.check.tenantId, $0.check.id, $0.check.triggerId) }
+        let updated = try PauseOnFailure.recording(failed: failed, logger: engine.logger, report: &report, on: connection) {
+            try ExecutionStore.record(outcomes, on: connection)
+        }
         for outcome in outcomes {
             let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
             let ids = ExecutionEngine.fields(outcome.check)

@@ -33,14 +33,15 @@ enum ExecutionStore {
         let rows = try connection.query(
             """
             WITH runnable AS (
-                SELECT tenant_id, id, scheduled_trigger_id, coalesce(next_attempt_at, created_at) AS due_at
+                SELECT tenant_id, id, scheduled_trigger_id, coalesce(next_attempt_at, created_at) AS due_at, idempotency_key
                 FROM scheduled_trigger_invocations
                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()
+                  AND NOT held_by_overlap  -- SPEC §6 buffer_one: released by OverlapGate
                 ORDER BY coalesce(next_attempt_at, created_at)
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
             ), abandoned AS (
-                SELECT tenant_id, id, scheduled_trigger_id, lease_expires_at AS due_at
+                SELECT tenant_id, id, scheduled_trigger_id, lease_expires_at AS due_at, idempotency_key
                 FROM scheduled_trigger_invocations
                 WHERE status = 'running' AND execution_id IS NULL
                   AND (lease_expires_at < now() OR lease_expires_at IS NULL)
@@ -50,7 +51,8 @@ enum ExecutionStore {
             ), claimed AS (
                 SELECT c.tenant_id, c.id,
                        t.id IS NOT NULL AS trigger_exists,
-                       coalesce(t.enabled, false) AS live,
+                       -- SPEC §6: a disabled trigger's run-now (manual_) invocations are still posted.
+                       (t.id IS NOT NULL AND (t.enabled OR c.idempotency_key LIKE 'manual\\_%')) AS live,
                        coalesce(t.cron_timezone, 'UTC') AS time_zone,
                        t.message_template, t.run_as_user_id,
                        coalesce(t.max_retries, 1) AS max_retries,

@@ -3,7 +3,7 @@ import Schedules
 
 /// SPEC §1: the states of an invocation.
 public enum InvocationStatus: String, CaseIterable, Sendable {
-    case pending, running, completed, failed, cancelled
+    case pending, running, completed, failed, cancelled, skipped
 }
 
 /// A `scheduled_trigger_invocations` row as read back (timestamps in whole seconds).
@@ -214,9 +214,9 @@ public struct InvocationStore {
             }
             let status = try original.string("status")
             let trigger = try original.string("scheduled_trigger_id")
-            guard [InvocationStatus.completed, .failed, .cancelled].map(\.rawValue).contains(status) else {
+            guard [InvocationStatus.completed, .failed, .cancelled, .skipped].map(\.rawValue).contains(status) else {
                 throw ManagementError.refused(
-                    "invocation \(id) is \(status): only finished invocations (completed, failed, cancelled) can be rerun")
+                    "invocation \(id) is \(status): only finished invocations (completed, failed, cancelled, skipped) can be rerun")
             }
             switch original["trigger_enabled"] {
             case nil:

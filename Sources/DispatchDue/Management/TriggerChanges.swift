@@ -20,6 +20,10 @@ public struct TriggerChanges: Sendable, Equatable {
     public var runAsUserID: String?
     public var createdBy: String?
     public var ref: String?
+    /// SPEC §6 policies; `pauseAfterFailures` 0 means never (NULL).
+    public var overlapPolicy: OverlapPolicy?
+    public var jitterSeconds: Int?
+    public var pauseAfterFailures: Int?
 
     public init() {}
 
@@ -66,6 +70,7 @@ public struct TriggerChanges: Sendable, Equatable {
             try TriggerDefinition.checkRange("--timeout", timeoutSeconds, TriggerDefinition.timeoutRange, unit: " seconds")
         }
         if let payload { try TriggerDefinition.checkPayload(payload) }
+        try PolicyColumns.validate(jitter: jitterSeconds, pauseAfterFailures: pauseAfterFailures == 0 ? nil : pauseAfterFailures)
     }
 
     /// `definition` with these changes. `--cron` turns a one-time trigger into a cron trigger
@@ -97,6 +102,9 @@ public struct TriggerChanges: Sendable, Equatable {
         if let runAsUserID { result.runAsUserID = runAsUserID.isEmpty ? nil : runAsUserID }
         if let createdBy { result.createdBy = createdBy.isEmpty ? nil : createdBy }
         if let ref { result.ref = ref }
+        if let overlapPolicy { result.overlapPolicy = overlapPolicy }
+        if let jitterSeconds { result.jitterSeconds = jitterSeconds }
+        if let pauseAfterFailures { result.pauseAfterFailures = pauseAfterFailures == 0 ? nil : pauseAfterFailures }
         return result
     }
 }

@@ -27,6 +27,11 @@ public struct TriggerDefinition: Sendable, Equatable {
     public var runAsUserID: String?
     public var createdBy: String?
     public var ref: String
+    /// SPEC §6 policies.
+    public var overlapPolicy: OverlapPolicy
+    public var jitterSeconds: Int
+    /// nil: never pause.
+    public var pauseAfterFailures: Int?
 
     public init(
         tenantID: String, id: String? = nil, projectID: String, agentID: String, name: String,
@@ -34,7 +39,8 @@ public struct TriggerDefinition: Sendable, Equatable {
         timeZone: String = "UTC", runAt: Instant? = nil, payload: String? = nil,
         messageTemplate: String? = nil, maxRetries: Int = 1, retryDelaySeconds: Int = 60,
         timeoutSeconds: Int = 780, misfirePolicy: MisfirePolicy = .latest, runAsUserID: String? = nil,
-        createdBy: String? = nil, ref: String = "main"
+        createdBy: String? = nil, ref: String = "main",
+        overlapPolicy: OverlapPolicy = .allow, jitterSeconds: Int = 0, pauseAfterFailures: Int? = nil
     ) {
         self.tenantID = tenantID
         self.id = id
@@ -55,6 +61,9 @@ public struct TriggerDefinition: Sendable, Equatable {
         self.runAsUserID = runAsUserID
         self.createdBy = createdBy
         self.ref = ref
+        self.overlapPolicy = overlapPolicy
+        self.jitterSeconds = jitterSeconds
+        self.pauseAfterFailures = pauseAfterFailures
     }
 
     /// The ranges of SPEC §1, as `(flag, column, range)`.
@@ -83,6 +92,7 @@ public struct TriggerDefinition: Sendable, Equatable {
         try Self.checkRange("--retry-delay", retryDelaySeconds, Self.retryDelayRange, unit: " seconds")
         try Self.checkRange("--timeout", timeoutSeconds, Self.timeoutRange, unit: " seconds")
         if let payload { try Self.checkPayload(payload) }
+        try PolicyColumns.validate(jitter: jitterSeconds, pauseAfterFailures: pauseAfterFailures)
         if let description { try Self.checkFreeText("--description", description) }
         if let messageTemplate { try Self.checkTemplate(messageTemplate) }
     }

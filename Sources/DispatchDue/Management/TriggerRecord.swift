@@ -16,6 +16,8 @@ public struct TriggerRecord: Sendable {
     public var unusableRunAt: String?
     /// next_run_at likewise (`nextRunAt` is nil then).
     public var unusableNextRunAt: String?
+    /// SPEC §6: why the dispatcher paused it; nil otherwise.
+    public var pausedReason: String?
 
     /// The select list every trigger read uses; timestamps come back as whole epoch seconds,
     /// or NULL plus PostgreSQL's text when SQL stored one no instant can hold (±infinity, a
@@ -33,6 +35,7 @@ public struct TriggerRecord: Sendable {
         \(TimestampSQL.display("t.next_run_at")) AS next_run_at_unusable, t.schedule_error,
         \(TimestampSQL.epoch("t.created_at")) AS created_at,
         \(TimestampSQL.epoch("t.updated_at")) AS updated_at,
+        t.overlap_policy, t.jitter_seconds, t.pause_after_failures, t.paused_reason,
         last.status AS last_status,
         \(TimestampSQL.epoch("last.scheduled_for")) AS last_scheduled_for
         """
@@ -73,7 +76,10 @@ public struct TriggerRecord: Sendable {
             misfirePolicy: MisfirePolicy(rawValue: policyText) ?? .latest,
             runAsUserID: row["run_as_user_id"],
             createdBy: row["created_by"],
-            ref: try row.string("ref"))
+            ref: try row.string("ref"),
+            overlapPolicy: OverlapPolicy(rawValue: try row.string("overlap_policy")) ?? .allow,
+            jitterSeconds: try row.int("jitter_seconds"),
+            pauseAfterFailures: try row.optionalInt("pause_after_failures"))
         id = try row.string("id")
         nextRunAt = try instant("next_run_at")
         scheduleError = row["schedule_error"]
@@ -84,6 +90,7 @@ public struct TriggerRecord: Sendable {
         unusableRunAt = row["run_at_unusable"]
         unusableNextRunAt = row["next_run_at_unusable"]
         runAtProblem = row["run_at_problem"].map { TimestampSQL.message(column: "run_at", problem: $0) }
+        pausedReason = row["paused_reason"]
     }
 
     /// The schedule error a stored run_at that cannot be fired gets (as the heal words it).

@@ -109,6 +109,7 @@ public struct TriggerStore {
                     "trigger \(definition.id ?? "?") already exists for tenant \(definition.tenantID); "
                         + "use `dispatch-due triggers update` to change it")
             }
+            try Self.mapDataErrors { try PolicyColumns.write(definition, tenant: definition.tenantID, id: id, on: connection) }
             if definition.enabled {
                 try Self.schedule(tenant: definition.tenantID, id: id, schedule, now: now, on: connection)
             }
@@ -152,6 +153,7 @@ public struct TriggerStore {
             let keepStoredRunAt = current.unusableRunAt != nil && updated.runAt == nil && updated.cronExpression == nil
             try Self.mapDataErrors {
                 try connection.query(Self.update, Self.columnParameters(updated, leading: [tenant, id]) + [keepStoredRunAt])
+                try PolicyColumns.write(updated, tenant: tenant, id: id, on: connection)
             }
             var cancelled = 0
             if let schedule {
@@ -216,7 +218,7 @@ public struct TriggerStore {
                 // The row trigger clears next_run_at.
                 try connection.query(Self.setEnabled, [tenant, id, false])
             }
-            let cancelled = try connection.query(Self.cancelAllPending, [tenant, id]).affected
+            let cancelled = try connection.query(Self.cancelScheduledPending, [tenant, id]).affected
             let record = try fetch(tenant: tenant, id: id, on: connection)
             return TriggerWriteResult(
                 record: record, now: now, cancelled: cancelled, changed: current.definition.enabled || cancelled > 0)
@@ -250,6 +252,9 @@ public struct TriggerStore {
         SELECT EXISTS (
             SELECT 1 FROM scheduled_trigger_invocations
             WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND scheduled_for = $3::timestamptz
+        ) OR EXISTS (  -- a slot retention pruned is never recorded again (SPEC §6)
+            SELECT 1 FROM scheduled_triggers
+            WHERE tenant_id = $1 AND id = $2 AND pruned_through >= $3::timestamptz
         ) AS recorded
         """
 
@@ -278,10 +283,14 @@ public struct TriggerStore {
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
         """
 
+    /// SPEC §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for (`manual_…`).
+    static let cancelScheduledPending = cancelAllPending + " AND idempotency_key NOT LIKE 'manual\\_%'"
+
     static let selectPendingSlots = """
         SELECT id, \(TimestampSQL.epoch("scheduled_for")) AS slot
         FROM scheduled_trigger_invocations
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
+          AND idempotency_key NOT LIKE 'manual\\_%'  -- a run-now is not a slot of any schedule
         FOR UPDATE
         """
 

@@ -71,7 +71,8 @@ public struct Backlog: Sendable, Equatable {
                  WHERE enabled AND next_run_at IS NOT NULL AND next_run_at <= now()) AS due,
                (SELECT count(*) AS count, min(coalesce(next_attempt_at, created_at)) AS oldest
                   FROM scheduled_trigger_invocations
-                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()) AS runnable,
+                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()
+                   AND NOT held_by_overlap) AS runnable,
                (SELECT count(*) AS count, min(coalesce(next_attempt_at, created_at)) AS oldest
                   FROM scheduled_trigger_invocations
                  WHERE status = 'running' AND execution_id IS NULL
@@ -112,7 +113,7 @@ public struct ScheduleErrorEntry: Sendable, Equatable {
 /// health check's occasional question, not to every cycle.
 public enum BacklogDetails {
     /// Every status, with 0 for those that have no rows, in the state machine's order.
-    public static let statuses = ["pending", "running", "completed", "failed", "cancelled"]
+    public static let statuses = ["pending", "running", "completed", "failed", "cancelled", "skipped"]
 
     public static func invocationsByStatus(on connection: borrowing Connection) throws(PostgresError) -> [(status: String, count: Int)] {
         let rows = try connection.query("""

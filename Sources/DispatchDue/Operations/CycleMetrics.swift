@@ -150,6 +150,7 @@ public struct CycleMetrics {
                 help: "How late the last cycle recorded its latest slot (database clock minus slot).",
                 value: report.maxSlotLagSeconds),
         ]
+        families += PolicyMetrics.families(report)
         if let lastSuccessAt {
             families.append(MetricFamily(
                 lastSuccessName, help: "When a cycle last finished its work (Unix time).", value: lastSuccessAt))

@@ -20,7 +20,7 @@ public struct CycleSummary {
             ("schedule_errors", .int(report.scheduleErrors)),
             ("slot_lag_seconds", .double(rounded(report.maxSlotLagSeconds))),
             ("duration_seconds", .double(rounded(report.durationSeconds))),
-        ]
+        ] + PolicyMetrics.summaryFields(report)
     }
 
     public func log(_ report: CycleReport, to logger: Logger) {

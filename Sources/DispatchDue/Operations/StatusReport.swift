@@ -12,6 +12,8 @@ public struct StatusReport: Sendable {
     /// Set when the database's migrations are not this binary's (newer or older): a cycle of
     /// this binary would refuse to run. A warning only; it does not change the exit code.
     public var schemaProblem: String?
+    /// SPEC §6: triggers the dispatcher paused.
+    public var paused = PausedTriggers(entries: [], total: 0)
 
     /// Schedule errors listed in full; the total is always reported.
     public static let scheduleErrorListLimit = 100
@@ -24,9 +26,11 @@ public struct StatusReport: Sendable {
         if let check = try? SchemaCheck.embedded(), let versions = try? check.versions(on: connection) {
             schemaProblem = versions.problem?.description
         }
-        return StatusReport(
+        var report = StatusReport(
             backlog: backlog, invocationsByStatus: byStatus, scheduleErrors: errors.entries,
             scheduleErrorTotal: errors.total, maxLagSeconds: maxLagSeconds, schemaProblem: schemaProblem)
+        report.paused = try PausedTriggers.measure(on: connection)
+        return report
     }
 
     /// False when the oldest lag (due trigger or runnable invocation) is over the limit.
@@ -54,6 +58,7 @@ public struct StatusReport: Sendable {
         members.append(("schedule_errors", .array(scheduleErrors.map {
             .object([("tenant_id", .string($0.tenantID)), ("id", .string($0.triggerID)), ("error", .string($0.error))])
         })))
+        members += paused.jsonMembers
         return .object(members)
     }
 
@@ -78,6 +83,7 @@ public struct StatusReport: Sendable {
             lines.append("  … and \(scheduleErrorTotal - scheduleErrors.count) more")
         }
         if let schemaProblem { lines.append("schema:                WARNING: \(schemaProblem)") }
+        lines += paused.textLines
         if let maxLagSeconds {
             lines.append(isHealthy
                 ? "lag:                   ok (oldest \(StatusReport.seconds(backlog.oldestLagSeconds)) s, limit \(StatusReport.seconds(maxLagSeconds)) s)"
