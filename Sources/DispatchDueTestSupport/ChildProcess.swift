@@ -11,7 +11,11 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     public var signal: Int32?
     public var stdout: String
     public var stderr: String
-    /// The child's peak resident set size in bytes (wait4's ru_maxrss), when it was reaped.
+    /// The child's peak resident set size in bytes: its VmHWM (/proc/PID/status), sampled
+    /// until it exits. Not wait4's ru_maxrss: posix_spawn clones the parent's address space
+    /// before exec, and Linux folds the parent's high-water mark into the child's ru_maxrss, so
+    /// that figure would be the test runner's. The last sample is at most one poll (2 ms)
+    /// before the exit, after the cycle's work.
     public var peakResidentBytes: Int? = nil
 
     public var description: String {
@@ -119,18 +123,17 @@ public final class ChildProcess: @unchecked Sendable {
     public func wait(timeoutSeconds: Double = 120) -> ProcessResult {
         if let finished { return finished }
         var status: Int32 = 0
-        // wait4 reports the child's own resource usage (ru_maxrss in KiB on Linux), so a test
-        // can bound the memory of one real cycle.
-        var usage = rusage()
-        var reaped = false
+        var peak: Int?
         let deadline = monotonicSeconds() + timeoutSeconds
         while true {
-            let result = wait4(pid, &status, WNOHANG, &usage)
-            if result == pid { reaped = true; break }
+            // Sampled before reaping: once reaped, the process and its figures are gone.
+            if let sample = ChildProcess.highWaterMark(pid) { peak = max(peak ?? 0, sample) }
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
             if result < 0 && errno != EINTR { break }
             if monotonicSeconds() > deadline {
                 kill(pid, SIGKILL)
-                reaped = wait4(pid, &status, 0, &usage) == pid
+                _ = waitpid(pid, &status, 0)
                 break
             }
             usleep(2_000)
@@ -141,9 +144,24 @@ public final class ChildProcess: @unchecked Sendable {
             signal: signalled == 0 ? nil : signalled,
             stdout: (try? FileSystem.readText(outputPath)) ?? "",
             stderr: (try? FileSystem.readText(errorPath)) ?? "",
-            peakResidentBytes: reaped ? Int(usage.ru_maxrss) * 1024 : nil)
+            peakResidentBytes: peak)
         finished = result
         return result
+    }
+
+    /// VmHWM of a live process in bytes (nil once it has exited or when unreadable).
+    static func highWaterMark(_ pid: pid_t) -> Int? {
+        let descriptor = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(descriptor, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        let kilobytes = line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
+            .flatMap { Int($0) }
+        return kilobytes.map { $0 * 1024 }
     }
 
     /// Output written so far (the process may still be running).
