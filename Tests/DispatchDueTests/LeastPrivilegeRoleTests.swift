@@ -122,9 +122,9 @@ struct LeastPrivilegeRoleTests {
     }
 
     /// Statements outside a cycle's needs, each refused with insufficient_privilege (42501).
+    /// (DELETE on invocations is granted: retention prunes finished ones.)
     static let refused: [String] = [
         "DELETE FROM scheduled_triggers",
-        "DELETE FROM scheduled_trigger_invocations",
         "INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at) VALUES ('t', 'x', 'p', 'a', 'n', now())",
         "TRUNCATE scheduled_trigger_invocations",
         "INSERT INTO schema_migrations (name, version, checksum) VALUES ('9999_x.sql', 9999, 'x')",

@@ -64,9 +64,10 @@ GRANT USAGE ON SCHEMA public TO dispatch_due_dispatcher;
 -- Hand existing objects to the migrator, and grant the dispatcher exactly what a cycle does:
 --   scheduled_triggers             SELECT (due and unhealed rows), UPDATE (next_run_at,
 --                                  schedule_error; FOR UPDATE row locks need it too)
---   scheduled_trigger_invocations  SELECT, INSERT (record slots), UPDATE (lease, outcome)
+--   scheduled_trigger_invocations  SELECT, INSERT (record slots), UPDATE (lease, outcome),
+--                                  DELETE (retention: finished invocations past --retention)
 --   schema_migrations              SELECT (the binary checks the schema version)
--- No DELETE and no TRUNCATE anywhere: a cycle never removes rows today.
+-- No TRUNCATE anywhere, and no DELETE on triggers: a cycle never removes a schedule.
 DO $grants$
 BEGIN
     IF to_regclass('public.schema_migrations') IS NOT NULL THEN
@@ -79,7 +80,7 @@ BEGIN
     END IF;
     IF to_regclass('public.scheduled_trigger_invocations') IS NOT NULL THEN
         ALTER TABLE public.scheduled_trigger_invocations OWNER TO dispatch_due_migrator;
-        GRANT SELECT, INSERT, UPDATE ON public.scheduled_trigger_invocations TO dispatch_due_dispatcher;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.scheduled_trigger_invocations TO dispatch_due_dispatcher;
     END IF;
     -- The row trigger's function (it runs with the privileges of whoever updates the row, so
     -- the dispatcher needs nothing on it); owned by the migrator so a migration may replace it.
