@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make soak`: the long fault drill. Many cycles against one database while things break at
-random moments, then the SPEC §2 guarantees are checked on what is left.
+random moments, then the contract §2 guarantees are checked on what is left.
 
     python3 Benchmarks/soak.py --bin .build-bench/release [--cycles 60] [--triggers 400] [--seed N]
 

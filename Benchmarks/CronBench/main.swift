@@ -118,11 +118,11 @@ rows.append(chained("30 2 * * *", "America/New_York"))
 rows.append(chained("@hourly", "UTC"))
 rows.append(scattered("*/5 * * * *", "Europe/Berlin"))
 rows.append(scattered("0 9 * * 1-5", "Europe/Berlin"))
-// Rare ones. `0 0 29 2 1` ORs the day fields (SPEC §3): February Mondays or Feb 29.
+// Rare ones. `0 0 29 2 1` ORs the day fields (contract §3): February Mondays or Feb 29.
 rows.append(scattered("0 0 29 2 1", "Europe/Berlin"))
 rows.append(scattered("0 0 29 2 *", "Europe/Berlin"))
 // Feb 29 on a Sunday (day of week */7 starts with `*`, so ANDed): 28 or 40 years apart (2088 -> 2128),
-// found by one call however far (the search proves a 400-year Gregorian cycle, SPEC §3).
+// found by one call however far (the search proves a 400-year Gregorian cycle, contract §3).
 rows.append(scattered("0 0 29 2 */7", "Europe/Berlin"))
 rows.append(scattered("0 0 29 2 */7", "UTC"))
 

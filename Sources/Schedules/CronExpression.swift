@@ -1,7 +1,7 @@
 /// A parsed five-field cron expression (minute hour day-of-month month day-of-week), stored as bit
 /// sets so that finding the next matching value of a field is a single bit scan.
 ///
-/// Syntax (SPEC §3): `*`, lists, ranges, `*/n`, `a-b/n`, three-letter month and weekday names in
+/// Syntax (contract §3): `*`, lists, ranges, `*/n`, `a-b/n`, three-letter month and weekday names in
 /// any case, Sunday as 0 or 7, and the macros `@yearly @annually @monthly @weekly @daily
 /// @midnight @hourly`. Day-of-month and day-of-week are ORed when both are restricted and ANDed
 /// when either field starts with `*` (Vixie cron).
@@ -21,7 +21,7 @@ public struct CronExpression: Sendable, Hashable {
     /// The day-of-week field starts with `*`.
     public let dayOfWeekStartsWithStar: Bool
     /// The minute or hour field starts with `*` (`@hourly` counts): such a job follows the wall
-    /// clock across DST changes; any other job is a fixed-time job (SPEC §3).
+    /// clock across DST changes; any other job is a fixed-time job (contract §3).
     public let isWildcardJob: Bool
 
     /// For each weekday of the 1st of a month (0 = Sunday), the days 1-31 whose weekday is in

@@ -1,5 +1,5 @@
 /// A cron expression in a time zone: computes the slots at which it fires, following
-/// cronie's DST rules (SPEC §3):
+/// cronie's DST rules (contract §3):
 /// - a wildcard job (minute or hour field starts with `*`) follows the wall clock: a skipped
 ///   wall time never fires, a repeated wall time fires in both passes;
 /// - a fixed-time job whose wall time is skipped fires once at the first instant after the
@@ -15,7 +15,7 @@ public struct CronSchedule: Sendable {
     /// 400 Gregorian years: 146,097 days, exactly 20,871 weeks. Dates, weekdays and a zone's
     /// rule-made clock changes all repeat after it, so the slots after the zone's last listed
     /// change repeat too: a search this long past that point finds the next slot or proves
-    /// there is none. No shorter horizon ever cuts a valid expression's slots short (SPEC §3).
+    /// there is none. No shorter horizon ever cuts a valid expression's slots short (contract §3).
     static let gregorianCycleSeconds: Int64 = 146_097 * 86_400
 
     /// Parses and validates both the expression and the zone.

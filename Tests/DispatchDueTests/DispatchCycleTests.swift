@@ -91,7 +91,7 @@ struct DispatchCycleTests {
         let connection = try database.connect()
         try insertTrigger(connection, id: "once", runAt: "2026-01-15T10:00:00.750Z")
         for _ in 0..<3 { #expect(try runCycle(database).exitCode == 0) }
-        // run_at is truncated to whole seconds (SPEC §1).
+        // run_at is truncated to whole seconds (contract §1).
         #expect(try slots(connection, trigger: "once") == ["2026-01-15T10:00:00Z"])
         #expect(try scalar(connection, "SELECT next_run_at FROM scheduled_triggers WHERE id = 'once'") == nil)
 

@@ -6,7 +6,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-@Suite("execution survives SIGKILL (SPEC §2 guarantees)", .serialized)
+@Suite("execution survives SIGKILL (contract §2 guarantees)", .serialized)
 struct ExecutionCrashTests {
     @Test("dispatchers killed mid-flight, then clean cycles: every slot posted, duplicates share their key, nothing stuck")
     func killedMidFlight() throws {

@@ -3,7 +3,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-/// One reconcile answer and what SPEC §4 says happens, worked by hand.
+/// One reconcile answer and what contract §4 says happens, worked by hand.
 struct ReconcileCase: Sendable, CustomTestStringConvertible {
     var getAnswer: String
     /// Seconds since the attempt was accepted (the trigger's timeout_seconds is 600).
@@ -20,7 +20,7 @@ struct ReconcileCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(getAnswer) after \(acceptedAgo) s" }
 }
 
-@Suite("reconcile (SPEC §2.5, §4)", .serialized)
+@Suite("reconcile (contract §2 step 5, §4)", .serialized)
 struct ExecutionReconcileTests {
     // Trigger: max_retries 2, retry_delay 10, timeout 600; the invocation is on attempt 1,
     // accepted as run-x, its lease (next check time) passed. --reconcile-interval 45.

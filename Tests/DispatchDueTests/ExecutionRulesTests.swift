@@ -51,7 +51,7 @@ struct PostRuleCase: Sendable, CustomTestStringConvertible {
 struct ExecutionRulesTests {
     static let long = "run-" + String(repeating: "x", count: 296)
 
-    // Worked from SPEC §4 and the limits: ids are 1–256 bytes of 0x21–0x7E without the key;
+    // Worked from contract §4 and the limits: ids are 1–256 bytes of 0x21–0x7E without the key;
     // the backoff of a first attempt is 10 s (jitter fixed at 1); Retry-After counts from the
     // claim's database time, at most 3,600 s.
     static let postCases: [PostRuleCase] = [
@@ -96,7 +96,7 @@ struct ExecutionRulesTests {
                      headers: [("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], action: .retry, delay: 10),
         PostRuleCase(name: "429, Retry-After 31 February", status: 429,
                      headers: [("retry-after", "Tue, 31 Feb 2026 00:00:00 GMT")], action: .retry, delay: 10),
-        PostRuleCase(name: "503 ignores Retry-After (SPEC: 429 only)", status: 503, headers: [("retry-after", "600")],
+        PostRuleCase(name: "503 ignores Retry-After (contract: 429 only)", status: 503, headers: [("retry-after", "600")],
                      action: .retry, delay: 10),
         PostRuleCase(name: "302 names the redirect, key redacted", status: 302,
                      headers: [("location", "https://x.test/?k=sk-test-Zq7Xv9Lm2Pw4%2Dsecret")], action: .failed,

@@ -7,7 +7,7 @@ import Postgres
 import Testing
 
 /// Triggers and invocations written with SQL, in the shape the dispatch stage records them
-/// (SPEC §2.3): id a fresh UUID, `pending`, idempotency key `sched_{trigger}_{slot}`,
+/// (contract §2 step 3): id a fresh UUID, `pending`, idempotency key `sched_{trigger}_{slot}`,
 /// `resolved_payload` = the trigger's payload. Triggers get a next_run_at far in the future so
 /// the dispatch stage of a cycle leaves them alone.
 enum ExecutionFixture {

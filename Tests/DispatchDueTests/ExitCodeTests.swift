@@ -6,7 +6,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-/// SPEC §5: sysexits codes, mapped in one place (`ExitStatus.outcome(for:)`), listed in each
+/// contract §5: sysexits codes, mapped in one place (`ExitStatus.outcome(for:)`), listed in each
 /// command's --help; a bare `dispatch-due` prints help and runs nothing.
 @Suite("exit codes")
 struct ExitCodeTests {
@@ -38,7 +38,7 @@ struct ExitCodeTests {
         Mapping(name: "command failure", error: ExitStatus.fail(64, "usage"), code: 64),
     ]
 
-    @Test("each error maps to its SPEC §5 code", arguments: mappings)
+    @Test("each error maps to its contract §5 code", arguments: mappings)
     func mapping(_ mapping: Mapping) {
         #expect(ExitStatus.outcome(for: mapping.error).code == mapping.code)
     }

@@ -6,7 +6,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-// Fault drills (issue 8): break things at random moments, then check the SPEC §2 guarantees
+// Fault drills (issue 8): break things at random moments, then check the contract §2 guarantees
 // on what is left: nothing lost, no slot recorded twice, a POST repeated only with the same
 // Idempotency-Key, nothing stuck `running` past its lease. Each drill is well under a
 // minute; the long version (many cycles, more data) is `make soak`.
@@ -197,7 +197,7 @@ struct FaultDrillTests {
         let first = try ExecutionFixture.runCycle(
             database, url: brokenURL, arguments: ["--request-timeout", "1", "--concurrency", "8"])
         #expect(first.exitCode == 0, "\(first)")
-        // Each slot recorded once, posted once, and put back for a retry (SPEC §4: 5xx,
+        // Each slot recorded once, posted once, and put back for a retry (contract §4: 5xx,
         // timeout, connection errors): pending, attempt 2, not before 10–13 s from now.
         #expect(try ExecutionFixture.counts(connection) == ["pending": 30])
         #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 2") == "30")
@@ -252,7 +252,7 @@ struct FaultDrillTests {
         usleep(UInt32.random(in: 300_000...1_500_000, using: &generator))
         try cluster.restart()
         let interrupted = dispatcher.wait(timeoutSeconds: 60)
-        #expect(interrupted.exitCode == 69, "database unreachable is exit 69 (SPEC §5): \(interrupted)")
+        #expect(interrupted.exitCode == 69, "database unreachable is exit 69 (contract §5): \(interrupted)")
         #expect(standIn.posts().count < 1_000, "the restart came too late to interrupt the cycle")
 
         try standIn.setAnswers(post: "accept")

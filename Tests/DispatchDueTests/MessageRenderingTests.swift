@@ -1,7 +1,7 @@
 import DispatchDue
 import Testing
 
-@Suite("message rendering (SPEC §4)")
+@Suite("message rendering (contract §4)")
 struct MessageRenderingTests {
     // The payload as PostgreSQL's jsonb::text gives it: keys sorted by length then bytes,
     // numbers as jsonb keeps them (1.50 stays 1.50).

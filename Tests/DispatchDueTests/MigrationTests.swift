@@ -112,7 +112,7 @@ struct SchemaTests {
         var testDescription: String { "cron=\(cron ?? "nil") run_at=\(runAt ?? "nil") \(retries)/\(delay)/\(timeout)/\(policy)" }
     }
 
-    @Test("CHECKs reject what SPEC §1 forbids (SQLSTATE 23514)", arguments: [
+    @Test("CHECKs reject what contract §1 forbids (SQLSTATE 23514)", arguments: [
         Row(cron: "* * * * *", runAt: "2026-01-01T00:00:00Z"),  // both schedules
         Row(cron: nil, runAt: nil),  // neither
         Row(cron: "* * * * *", runAt: nil, retries: 11),

@@ -49,7 +49,7 @@ struct OperationsMetricsTests {
         let lag = try #require(metrics.value("dispatch_due_last_cycle_slot_lag_seconds"))
         #expect(lag >= 3600 && lag < 3600 + 120)
         // Backlog after the cycle: the new invocation, "waiting" and "crashed" (running, no
-        // execution, lease passed: SPEC §2.4) are runnable; the oldest runnable waited 5
+        // execution, lease passed: contract §2 step 4) are runnable; the oldest runnable waited 5
         // minutes; "retry-later" is pending but not runnable.
         #expect(metrics.value("dispatch_due_due_triggers") == 0)
         #expect(metrics.value("dispatch_due_oldest_due_lag_seconds") == 0)

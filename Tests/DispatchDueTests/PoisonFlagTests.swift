@@ -66,7 +66,7 @@ struct PoisonFlag: Sendable, CustomTestStringConvertible {
 }
 
 /// Each poison flag given to a real `run` over healthy due work of several tenants: the exit
-/// code is SPEC §5's, the message names the flag, and nothing is claimed — both tables are
+/// code is contract §5's, the message names the flag, and nothing is claimed — both tables are
 /// exactly as before — because settings are checked before any work.
 @Suite("Poison flags")
 struct PoisonFlagTests {
@@ -127,7 +127,7 @@ struct PoisonFlagTests {
         PoisonFlag(arguments: ["--log-format", "yaml"], exitCode: 64, message: "--log-format"),
     ]
 
-    @Test("a poison flag exits as SPEC §5 says and claims nothing", arguments: flags)
+    @Test("a poison flag exits as contract §5 says and claims nothing", arguments: flags)
     func poisonFlag(_ flag: PoisonFlag) throws {
         let database = try TestDatabase.create()
         defer { database.drop() }

@@ -3,7 +3,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-@Suite("policies: triggers add/update/show/list and the schema (SPEC §6, §1)", .serialized)
+@Suite("policies: triggers add/update/show/list and the schema (contract §6, §1)", .serialized)
 struct PolicyCommandTests {
     @Test("add, update and show the policy columns")
     func addUpdateShow() throws {

@@ -11,7 +11,7 @@ func expectedJitterMilliseconds(md5Hex: String, jitterSeconds: Int) -> Int64? {
     return Int64(first32) % Int64(jitterSeconds * 1000)
 }
 
-@Suite("policies: jitter (SPEC §6)", .serialized)
+@Suite("policies: jitter (contract §6)", .serialized)
 struct PolicyJitterTests {
     @Test("1,000 triggers due the same minute: offsets follow the key, cover [0, jitter), and repeat on re-computation")
     func herd() throws {

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// One record-time case of SPEC §6 overlap: the trigger's unfinished invocations before the
+/// One record-time case of contract §6 overlap: the trigger's unfinished invocations before the
 /// cycle, and how many of the cycle's new slots (misfire `all`, several due) stay pending.
 struct OverlapCase: Sendable, CustomTestStringConvertible {
     var policy: String
@@ -18,7 +18,7 @@ struct OverlapCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(policy) after \(existing.map(\.status))" }
 }
 
-@Suite("policies: overlap (SPEC §6)", .serialized)
+@Suite("policies: overlap (contract §6)", .serialized)
 struct PolicyOverlapTests {
     @Test("skip: a slot due while one runs is recorded skipped, naming the running one; next_run_at advances")
     func skipWhileRunning() throws {

@@ -14,7 +14,7 @@ struct PauseCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "N=\(pauseAfter) after \(history) + failed" }
 }
 
-@Suite("policies: pause on failure (SPEC §6)", .serialized)
+@Suite("policies: pause on failure (contract §6)", .serialized)
 struct PolicyPauseTests {
     static let cases: [PauseCase] = [
         PauseCase(pauseAfter: 3, history: ["failed", "failed"], paused: true),

@@ -3,7 +3,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-@Suite("policies: retention and prune (SPEC §6 history)", .serialized)
+@Suite("policies: retention and prune (contract §6 history)", .serialized)
 struct PolicyRetentionTests {
     /// Trigger h1: five finished invocations that ended 40 days ago (hourly slots), one pending
     /// and one running created 40 days ago, one finished yesterday. Trigger h2: a single

@@ -3,7 +3,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-@Suite("policies: triggers run (SPEC §6 run now)", .serialized)
+@Suite("policies: triggers run (contract §6 run now)", .serialized)
 struct PolicyRunNowTests {
     @Test("run now on a disabled buffer_one trigger with a run in progress: recorded, next_run_at untouched, posted with --post")
     func runNowDisabled() throws {

@@ -3,7 +3,7 @@ import DispatchDueTestSupport
 import Postgres
 import Testing
 
-/// Helpers of the SPEC §6 policy tests: triggers and invocations written with SQL, as any
+/// Helpers of the contract §6 policy tests: triggers and invocations written with SQL, as any
 /// other writer would.
 enum PolicyFixture {
     /// A cron trigger with the given policies; `nextRunAt` is SQL (e.g. `date_trunc('minute', now())`).

@@ -2,7 +2,7 @@ import DispatchDue
 import Schedules
 import Testing
 
-/// The misfire policies of SPEC §3 on fixed instants, worked out by hand.
+/// The misfire policies of contract §3 on fixed instants, worked out by hand.
 /// Schedule `0 * * * *` in UTC fires on every hour; `due` is the stored next_run_at.
 @Suite("misfire policies")
 struct SlotPlannerTests {
@@ -87,7 +87,7 @@ struct SlotPlannerTests {
         #expect(plan.nextRunAt?.iso8601 == "2026-01-01T00:01:00Z")
     }
 
-    @Test("idempotency key format of SPEC §1")
+    @Test("idempotency key format of contract §1")
     func keyFormat() {
         #expect(idempotencyKey(triggerID: "daily-report", slot: Self.at("2026-03-08T07:00:00Z"))
             == "sched_daily-report_2026-03-08T07:00:00.000Z")

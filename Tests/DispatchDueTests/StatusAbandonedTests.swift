@@ -4,7 +4,7 @@ import Postgres
 import Testing
 
 /// Issue 11, item 18: an invocation a crashed dispatcher left `running` without an execution,
-/// lease passed, is runnable (SPEC §2.4), so `status` counts it in the lag (SPEC §5): a fleet
+/// lease passed, is runnable (contract §2 step 4), so `status` counts it in the lag (contract §5): a fleet
 /// that dies mid-post pages someone.
 @Suite("status counts a crashed dispatcher's invocations")
 struct StatusAbandonedTests {

@@ -234,7 +234,7 @@ struct TriggersCommandTests {
             pending: ["2020-03-01T00:00:00Z", "2040-01-01T00:00:00Z"], kept: [],
             expected: "timestamptz '2040-01-02T03:04:05Z'"),
         // …and when that slot already has an invocation, it is not recorded again: the pending
-        // one fires it, and next_run_at stays NULL (SPEC §2.2).
+        // one fires it, and next_run_at stays NULL (contract §2 step 2).
         RescheduleCase(
             name: "cron to an already recorded one-time slot", cron: "0 0 * * *", zone: "UTC",
             update: ["--at", "2040-01-02T03:04:05Z"],

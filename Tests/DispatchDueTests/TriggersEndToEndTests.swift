@@ -37,7 +37,7 @@ struct TriggersEndToEndTests {
 
         let cycle = try ExecutionFixture.runCycle(db, url: standIn.url)
         #expect(cycle.exitCode == 0, "\(cycle)")
-        // Idempotency-Key is {idempotency_key}-{attempt} (SPEC §4).
+        // Idempotency-Key is {idempotency_key}-{attempt} (contract §4).
         let keys = standIn.posts().compactMap { $0.header("idempotency-key") }.sorted()
         #expect(keys == ["sched_keep_2019-12-31T00:00:00.000Z_rerun_1-1", "sched_keep_2020-01-01T00:00:00.000Z-1"])
         #expect(try db.status(tenant: "acme", invocation: "queued-stop") == "cancelled")

@@ -58,7 +58,7 @@ import Testing
                  ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"], "Feb 29"),
         // 2100 is not a leap year: after 2096 comes 2104.
         SlotCase("0 0 29 2 *", "UTC", after: "2096-03-01T00:00:00Z", ["2104-02-29T00:00:00Z"], "no Feb 29 in 2100"),
-        // `0 0 29 2 1`: both day fields restricted, so ORed (SPEC §3): Mondays of February or Feb 29.
+        // `0 0 29 2 1`: both day fields restricted, so ORed (contract §3): Mondays of February or Feb 29.
         SlotCase("0 0 29 2 1", "UTC", after: "2026-01-01T00:00:00Z",
                  ["2026-02-02T00:00:00Z", "2026-02-09T00:00:00Z"], "Feb Mondays OR Feb 29"),
         SlotCase("0 0 29 2 1", "UTC", after: "2026-02-24T00:00:00Z", ["2027-02-01T00:00:00Z"], "next Feb Monday"),

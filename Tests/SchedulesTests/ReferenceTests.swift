@@ -1,7 +1,7 @@
 import Schedules
 import Testing
 
-/// Cross-check of `next(after:)` against a slow, literal reading of SPEC §3 that looks at every
+/// Cross-check of `next(after:)` against a slow, literal reading of contract §3 that looks at every
 /// minute and asks only `utcOffset(at:)`: the hand-worked tables above are the specification,
 /// this catches what they do not cover.
 @Suite struct ReferenceComparison {

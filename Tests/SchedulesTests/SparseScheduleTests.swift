@@ -1,7 +1,7 @@
 @testable import Schedules
 import Testing
 
-// Issue 11 item 19 / SPEC §3: a valid expression's next slots are found however far apart they
+// Issue 11 item 19 / contract §3: a valid expression's next slots are found however far apart they
 // are, never cut short by a search horizon (the old one was 30 years).
 //
 // `0 0 29 2 */7`: the day-of-week field `*/7` is 0-7 step 7 = {0, 7} = Sunday, and it starts

@@ -2,7 +2,7 @@ import Schedules
 import Testing
 
 /// One row of a next-slot table: an expression in a zone, a start, and the slots that follow,
-/// worked out by hand from SPEC §3 and the zone's real rules (see the comment on each row).
+/// worked out by hand from contract §3 and the zone's real rules (see the comment on each row).
 struct SlotCase: Sendable, CustomTestStringConvertible {
     var expression: String
     var zone: String

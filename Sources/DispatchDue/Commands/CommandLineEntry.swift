@@ -24,7 +24,7 @@ public enum CommandLineEntry {
             DispatchDueCommand.exit(withError: error)
         }
         // Parsed: the values are copied, so the password can go from /proc/PID/cmdline
-        // before any connection is attempted (SPEC §5: no secret in process titles).
+        // before any connection is attempted (contract §5: no secret in process titles).
         DatabaseURLMasking.maskProcessArguments()
         do {
             if let checked = command as? any StartupChecked {
@@ -44,7 +44,7 @@ public enum CommandLineEntry {
     }
 }
 
-/// A command whose given settings are all checked before it does any work (SPEC §5: "like
+/// A command whose given settings are all checked before it does any work (contract §5: "like
 /// every given setting it is checked at start, before any work is claimed").
 protocol StartupChecked {
     func checkSettings() throws

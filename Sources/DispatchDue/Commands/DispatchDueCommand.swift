@@ -18,7 +18,7 @@ public struct DispatchDueCommand: ParsableCommand {
             InvocationsCommand.self,
             PruneCommand.self,
         ])
-    // No default subcommand: a bare `dispatch-due` prints help (SPEC §5), so a typo or a
+    // No default subcommand: a bare `dispatch-due` prints help (contract §5), so a typo or a
     // forgotten argument never starts a dispatch cycle.
 
     public init() {}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Postgres
 
-/// The documented exit codes (SPEC §5, sysexits(3)). This file is the one place that maps
+/// The documented exit codes (contract §5, sysexits(3)). This file is the one place that maps
 /// errors to them: the core throws `DispatchFailure`, `PostgresError` or `ManagementError`
 /// and never names a code.
 public enum ExitStatus {

@@ -64,7 +64,7 @@ public struct NextCommand: ParsableCommand {
                 }
                 start = parsed
             }
-            // Exactly --count slots or an error: never fewer in silence (SPEC §3).
+            // Exactly --count slots or an error: never fewer in silence (contract §3).
             let slots: [Instant]
             do throws(ScheduleError) {
                 slots = try CronSchedule(expression: cron, timeZone: tz).nextSlots(after: start, count: count)

@@ -12,7 +12,7 @@ public struct RetentionOption: ExpressibleByArgument, Sendable {
     public var defaultValueDescription: String { seconds == Retention.defaultRetentionSeconds ? "30d" : "\(seconds)s" }
 }
 
-/// `dispatch-due prune` (SPEC §6 history): what `run` does in bounded batches each cycle, on demand.
+/// `dispatch-due prune` (contract §6 history): what `run` does in bounded batches each cycle, on demand.
 public struct PruneCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "prune",

@@ -23,7 +23,7 @@ public struct TriggersCommand: ParsableCommand {
             abstract: "Create a trigger; prints its id and its next five slots.",
             discussion: """
                 Everything is validated before anything is written: the cron expression and \
-                zone, the JSON payload, and the ranges of SPEC §1. next_run_at is computed from \
+                zone, the JSON payload, and the ranges of contract §1. next_run_at is computed from \
                 the database clock (cron: the first slot after now; --at: that instant, whole \
                 seconds, however late). A --disabled trigger gets no next_run_at until enabled.
 

@@ -3,7 +3,7 @@ import Postgres
 import Schedules
 
 extension TriggersCommand {
-    /// `dispatch-due triggers run TENANT ID [--post]` (SPEC §6 run-now).
+    /// `dispatch-due triggers run TENANT ID [--post]` (contract §6 run-now).
     public struct Run: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Record a run of a trigger now (run now); --post also posts it.",

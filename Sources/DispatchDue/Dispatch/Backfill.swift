@@ -40,7 +40,7 @@ public struct BackfillError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// `dispatch-due backfill` (SPEC §3): records every slot in [from, to] of the selected enabled
+/// `dispatch-due backfill` (contract §3): records every slot in [from, to] of the selected enabled
 /// cron triggers without schedule_error. Existing slots are left alone (ON CONFLICT on the
 /// idempotency key) and next_run_at is never touched, so it can never move backwards.
 public struct Backfill {
@@ -102,7 +102,7 @@ public struct Backfill {
                 else { continue }
                 let remaining = request.maxSlots - total + 1
                 var slots = schedule.slots(after: request.from.adding(seconds: -1), through: through, limit: remaining)
-                // SPEC §6: a pruned slot never fires again.
+                // contract §6: a pruned slot never fires again.
                 let prunedThrough = try row.optionalInt("pruned_through").map { Instant(secondsSinceEpoch: Int64($0)) }
                 let before = slots.count
                 if let prunedThrough { slots.removeAll { $0 <= prunedThrough } }

@@ -26,7 +26,7 @@ public struct CycleReport: Sendable {
     /// Wall time of the whole cycle, in seconds.
     public var durationSeconds: Double = 0
 
-    // SPEC §6 policies (Policies/).
+    // contract §6 policies (Policies/).
     /// Slots recorded `skipped` because of the trigger's overlap policy (not in `recorded`).
     public var skippedByOverlap = 0
     /// Triggers paused after consecutive failures.

@@ -7,7 +7,7 @@ public struct DispatchSettings: Sendable {
     public init(batchSize: Int = 500) { self.batchSize = batchSize }
 }
 
-/// Steps 1–3 of SPEC §2: heal unscheduled rows, then claim due triggers in batches, record
+/// Steps 1–3 of contract §2: heal unscheduled rows, then claim due triggers in batches, record
 /// their slots and advance next_run_at in the same transaction.
 ///
 /// Each batch costs a fixed number of statements whatever its size (BEGIN, SELECT … FOR
@@ -49,7 +49,7 @@ public struct DispatchStage {
         }
     }
 
-    // MARK: Heal (SPEC §2.2)
+    // MARK: Heal (contract §2 step 2)
 
     static let selectUnscheduled = """
         SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone,
@@ -140,7 +140,7 @@ public struct DispatchStage {
         }
     }
 
-    // MARK: Record (SPEC §2.3)
+    // MARK: Record (contract §2 step 3)
 
     static let selectDue = """
         SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone, t.misfire_policy,
@@ -157,7 +157,7 @@ public struct DispatchStage {
         LIMIT $1
         """
 
-    /// Invocations first (SPEC §2.3): ON CONFLICT on the per-tenant idempotency key makes a
+    /// Invocations first (contract §2 step 3): ON CONFLICT on the per-tenant idempotency key makes a
     /// slot recorded twice a no-op, whoever recorded it first.
     static let insertInvocations = """
         INSERT INTO scheduled_trigger_invocations

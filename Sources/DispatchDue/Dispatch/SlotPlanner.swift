@@ -1,6 +1,6 @@
 import Schedules
 
-/// A trigger's misfire policy (SPEC §3): what to do with slots missed while nobody dispatched.
+/// A trigger's misfire policy (contract §3): what to do with slots missed while nobody dispatched.
 public enum MisfirePolicy: String, Sendable, CaseIterable {
     /// Fire the most recent missed slot once.
     case latest
@@ -42,9 +42,9 @@ public struct SlotPlan: Sendable, Equatable {
 /// Decides which slots of a due trigger to record and where next_run_at moves.
 /// Pure: time comes in as a parameter (the database's clock), so it is tested without a database.
 public enum SlotPlanner {
-    /// SPEC §3: `all` fires at most 100 slots per trigger per cycle.
+    /// contract §3: `all` fires at most 100 slots per trigger per cycle.
     public static let maxSlotsPerCycle = 100
-    /// SPEC §3: `skip` fires the latest slot only when it is less than this late.
+    /// contract §3: `skip` fires the latest slot only when it is less than this late.
     public static let skipToleranceSeconds: Int64 = 120
     /// Missed slots are counted one by one up to this many; beyond it the count is a lower bound.
     public static let skippedCountCap = 100_000
@@ -92,7 +92,7 @@ public enum SlotPlanner {
         }
     }
 
-    /// The one-time plan: its slot fires once, however late (SPEC §3). A run_at outside the
+    /// The one-time plan: its slot fires once, however late (contract §3). A run_at outside the
     /// years 1–9999 is a schedule error: no key or forwarded timestamp is ever made for it.
     public static func planOneTime(runAt: Instant) -> SlotPlan {
         if let error = yearError(runAt, what: "run_at") { return .failed(error) }
@@ -167,7 +167,7 @@ public enum SlotPlanner {
     }
 }
 
-/// `sched_{triggerId}_{YYYY-MM-DDTHH:MM:SS.sssZ}` (SPEC §1): the same slot always gets the same key.
+/// `sched_{triggerId}_{YYYY-MM-DDTHH:MM:SS.sssZ}` (contract §1): the same slot always gets the same key.
 public func idempotencyKey(triggerID: String, slot: Instant) -> String {
     "sched_\(triggerID)_\(slot.iso8601Milliseconds)"
 }

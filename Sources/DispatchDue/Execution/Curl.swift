@@ -160,7 +160,7 @@ final class Transfer {
         easy.set(CURLOPT_URL, request.url)
         easy.set(CURLOPT_PROTOCOLS_STR, "http,https")
         easy.set(CURLOPT_NOSIGNAL, 1)
-        easy.set(CURLOPT_FOLLOWLOCATION, 0)  // SPEC §4: 3xx is an answer, not a hop
+        easy.set(CURLOPT_FOLLOWLOCATION, 0)  // contract §4: 3xx is an answer, not a hop
         easy.set(CURLOPT_TIMEOUT_MS, Int(settings.requestTimeoutSeconds * 1000))
         easy.set(CURLOPT_CONNECTTIMEOUT_MS, Int(settings.connectTimeoutSeconds * 1000))
         easy.set(CURLOPT_SSL_VERIFYPEER, 1)

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// Endpoint options (SPEC §4, §5). The URL and the key are resolved lazily, only when the
+/// Endpoint options (contract §4, §5). The URL and the key are resolved lazily, only when the
 /// cycle has something to post or reconcile, so a cycle with nothing to run needs neither.
 public struct ExecutionOptions: ParsableArguments {
     @Option(
@@ -219,7 +219,7 @@ public struct ExecutionSettings: Sendable {
     public var concurrency: Int
     public var requestTimeoutSeconds: Double
     public var reconcileIntervalSeconds: Double
-    /// Seconds given to requests in flight after a stop (SPEC §2.6).
+    /// Seconds given to requests in flight after a stop (contract §2 step 6).
     public var stopGraceSeconds: Double = 10
 
     public init(concurrency: Int = 16, requestTimeoutSeconds: Double = 30, reconcileIntervalSeconds: Double = 30) {
@@ -233,7 +233,7 @@ public struct ExecutionSettings: Sendable {
 
     /// A claimed invocation waits behind at most about three rounds of requests before its own
     /// (the queue is refilled below one round), so the lease covers four request timeouts —
-    /// always more than the twice the SPEC asks for.
+    /// always more than the twice the contract asks for (docs/contract.md §2).
     var leaseSeconds: Double { requestTimeoutSeconds * 4 + 10 }
 
     var connectTimeoutSeconds: Double { min(10, requestTimeoutSeconds) }

@@ -1,4 +1,4 @@
-/// The HTTP requests of SPEC §4, built from claimed rows. Pure: no I/O.
+/// The HTTP requests of contract §4, built from claimed rows. Pure: no I/O.
 struct ExecutionRequests: Sendable {
     var endpoint: Endpoint
 

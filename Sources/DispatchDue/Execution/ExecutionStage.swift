@@ -1,7 +1,7 @@
 import ArgumentParser
 import Postgres
 
-/// Steps 4–6 of SPEC §2: post runnable invocations, then reconcile running ones, each as a
+/// Steps 4–6 of contract §2: post runnable invocations, then reconcile running ones, each as a
 /// pipeline: claim a batch (one statement), keep up to `--concurrency` requests in flight over
 /// curl's multi interface, record answers in batches (one statement each), repeat.
 /// Stops claiming at the deadline (max runtime or a stop signal), gives requests in flight a
@@ -115,7 +115,7 @@ public struct ExecutionEngine {
 
             if inFlight.isEmpty, head >= queue.count, exhausted || stopping { break }
             if let graceEnds, WallClock.monotonicSeconds() >= graceEnds {
-                // Cut off: these keep their lease and a later cycle recovers them (SPEC §2.6).
+                // Cut off: these keep their lease and a later cycle recovers them (contract §2 step 6).
                 for tag in client.abandonAll() {
                     if let job = inFlight.removeValue(forKey: tag) { phase.cutOff(job) }
                 }

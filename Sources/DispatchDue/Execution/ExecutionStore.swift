@@ -1,6 +1,6 @@
 import Postgres
 
-/// The SQL of the execution stage (SPEC §2.4–2.5). Every statement handles a whole batch:
+/// The SQL of the execution stage (contract §2 step 4–2.5). Every statement handles a whole batch:
 /// claims lock with `FOR UPDATE SKIP LOCKED` and update in the same statement (one implicit
 /// transaction), results come back as arrays unnested into one UPDATE.
 /// Results are written only while the row still carries the lease this dispatcher set.
@@ -36,7 +36,7 @@ enum ExecutionStore {
                 SELECT tenant_id, id, scheduled_trigger_id, coalesce(next_attempt_at, created_at) AS due_at, idempotency_key
                 FROM scheduled_trigger_invocations
                 WHERE status = 'pending' AND coalesce(next_attempt_at, created_at) <= now()
-                  AND NOT held_by_overlap  -- SPEC §6 buffer_one: released by OverlapGate
+                  AND NOT held_by_overlap  -- contract §6 buffer_one: released by OverlapGate
                 ORDER BY coalesce(next_attempt_at, created_at)
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
@@ -51,7 +51,7 @@ enum ExecutionStore {
             ), claimed AS (
                 SELECT c.tenant_id, c.id,
                        t.id IS NOT NULL AS trigger_exists,
-                       -- SPEC §6: a disabled trigger's run-now (manual_) invocations are still posted.
+                       -- contract §6: a disabled trigger's run-now (manual_) invocations are still posted.
                        (t.id IS NOT NULL AND (t.enabled OR c.idempotency_key LIKE 'manual\\_%')) AS live,
                        coalesce(t.cron_timezone, 'UTC') AS time_zone,
                        t.message_template, t.run_as_user_id,

@@ -1,4 +1,4 @@
-/// The user message of a run (SPEC §4): `message_template` with each `{{ path }}` replaced by
+/// The user message of a run (contract §4): `message_template` with each `{{ path }}` replaced by
 /// the payload value at that dot path, or the payload as compact JSON without a template.
 ///
 /// Bounded: a template of 64 KiB over a payload of 256 KiB could ask for gigabytes

@@ -29,7 +29,7 @@ struct ClaimedRun: Sendable {
     var maxRetries: Int
     var retryDelaySeconds: Int
     /// The database clock at the claim (Unix seconds): a Retry-After date is turned into a delay
-    /// against it, so the host's clock never decides (SPEC §2.1).
+    /// against it, so the host's clock never decides (contract §2 step 1).
     var claimedAt: Double = 0
 }
 
@@ -52,7 +52,7 @@ struct ClaimedCheck: Sendable {
     var pastTimeout: Bool
 }
 
-/// What to do with an invocation after its POST (SPEC §4 table).
+/// What to do with an invocation after its POST (contract §4 table).
 struct PostOutcome: Sendable {
     enum Action: String, Sendable {
         /// 2xx with a run id: running, execution recorded, next check after the reconcile interval.
@@ -86,7 +86,7 @@ struct PostOutcome: Sendable {
     }
 }
 
-/// What to do with a running invocation after its status GET (SPEC §4, reconcile).
+/// What to do with a running invocation after its status GET (contract §4, reconcile).
 struct CheckOutcome: Sendable {
     enum Action: String, Sendable {
         case completed

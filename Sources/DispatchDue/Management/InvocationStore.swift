@@ -1,7 +1,7 @@
 import Postgres
 import Schedules
 
-/// SPEC §1: the states of an invocation.
+/// contract §1: the states of an invocation.
 public enum InvocationStatus: String, CaseIterable, Sendable {
     case pending, running, completed, failed, cancelled, skipped
 }

@@ -20,7 +20,7 @@ public struct TriggerChanges: Sendable, Equatable {
     public var runAsUserID: String?
     public var createdBy: String?
     public var ref: String?
-    /// SPEC §6 policies; `pauseAfterFailures` 0 means never (NULL).
+    /// contract §6 policies; `pauseAfterFailures` 0 means never (NULL).
     public var overlapPolicy: OverlapPolicy?
     public var jitterSeconds: Int?
     public var pauseAfterFailures: Int?
@@ -111,7 +111,7 @@ public struct TriggerChanges: Sendable, Equatable {
 
 extension TriggerDefinition {
     /// True when the columns the row trigger watches for a new schedule differ
-    /// (cron_expression, cron_timezone, run_at; SPEC §1).
+    /// (cron_expression, cron_timezone, run_at; contract §1).
     func scheduleDiffers(from other: TriggerDefinition) -> Bool {
         cronExpression != other.cronExpression || timeZone != other.timeZone || runAt != other.runAt
     }

@@ -1,9 +1,9 @@
 import Schedules
 
-/// SPEC §3: what a cron trigger does with slots missed while no dispatcher ran.
+/// contract §3: what a cron trigger does with slots missed while no dispatcher ran.
 // MisfirePolicy is defined once, in Dispatch/SlotPlanner.swift (shared with the dispatch stage).
 
-/// The columns of a `scheduled_triggers` row that a person writes (SPEC §1), before or after
+/// The columns of a `scheduled_triggers` row that a person writes (contract §1), before or after
 /// validation. `id` is nil on `add` without `--id` (the database generates a UUID).
 public struct TriggerDefinition: Sendable, Equatable {
     public var tenantID: String
@@ -15,7 +15,7 @@ public struct TriggerDefinition: Sendable, Equatable {
     public var enabled: Bool
     public var cronExpression: String?
     public var timeZone: String
-    /// One-time slot, whole seconds (a fraction is truncated, SPEC §1).
+    /// One-time slot, whole seconds (a fraction is truncated, contract §1).
     public var runAt: Instant?
     /// JSON text as given (jsonb normalises it on insert).
     public var payload: String?
@@ -27,7 +27,7 @@ public struct TriggerDefinition: Sendable, Equatable {
     public var runAsUserID: String?
     public var createdBy: String?
     public var ref: String
-    /// SPEC §6 policies.
+    /// contract §6 policies.
     public var overlapPolicy: OverlapPolicy
     public var jitterSeconds: Int
     /// nil: never pause.
@@ -66,7 +66,7 @@ public struct TriggerDefinition: Sendable, Equatable {
         self.pauseAfterFailures = pauseAfterFailures
     }
 
-    /// The ranges of SPEC §1, as `(flag, column, range)`.
+    /// The ranges of contract §1, as `(flag, column, range)`.
     public static let maxRetriesRange = 0...10
     public static let retryDelayRange = 10...3600
     public static let timeoutRange = 30...86400
@@ -76,7 +76,7 @@ public struct TriggerDefinition: Sendable, Equatable {
     public static let payloadLimit = 262_144
     public static let templateLimit = 65_536
 
-    /// Checks every field except the schedule against SPEC §1; the message names the flag.
+    /// Checks every field except the schedule against contract §1; the message names the flag.
     public func validateFields() throws(ManagementError) {
         try CLIIdentifier.check("--tenant", tenantID)
         if let id { try CLIIdentifier.check("--id", id) }
@@ -225,7 +225,7 @@ public struct TriggerSchedule: Sendable {
     }
 
     /// Up to `count` slots after `now`. A one-time slot is listed however late it is:
-    /// it fires once at the next cycle (SPEC §3).
+    /// it fires once at the next cycle (contract §3).
     public func upcoming(after now: Instant, count: Int) -> [Instant] {
         switch timing {
         case .once(let runAt, _): return [runAt]

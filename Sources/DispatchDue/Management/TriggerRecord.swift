@@ -16,7 +16,7 @@ public struct TriggerRecord: Sendable {
     public var unusableRunAt: String?
     /// next_run_at likewise (`nextRunAt` is nil then).
     public var unusableNextRunAt: String?
-    /// SPEC §6: why the dispatcher paused it; nil otherwise.
+    /// contract §6: why the dispatcher paused it; nil otherwise.
     public var pausedReason: String?
 
     /// The select list every trigger read uses; timestamps come back as whole epoch seconds,

@@ -29,7 +29,7 @@ public struct TriggerFilter: Sendable {
 }
 
 /// The SQL behind `dispatch-due triggers …`. Every write is one transaction that keeps the
-/// invariants of SPEC §1–§3: an enabled trigger leaves with its next_run_at computed from the
+/// invariants of contract §1–§3: an enabled trigger leaves with its next_run_at computed from the
 /// database clock (or a schedule_error), and a trigger that stops firing (disabled, deleted,
 /// rescheduled) leaves no pending invocation that would still be posted.
 public struct TriggerStore {
@@ -252,13 +252,13 @@ public struct TriggerStore {
         SELECT EXISTS (
             SELECT 1 FROM scheduled_trigger_invocations
             WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND scheduled_for = $3::timestamptz
-        ) OR EXISTS (  -- a slot retention pruned is never recorded again (SPEC §6)
+        ) OR EXISTS (  -- a slot retention pruned is never recorded again (contract §6)
             SELECT 1 FROM scheduled_triggers
             WHERE tenant_id = $1 AND id = $2 AND pruned_through >= $3::timestamptz
         ) AS recorded
         """
 
-    /// Sets next_run_at the way the heal would (SPEC §2.2), from `now`: cron, the first slot
+    /// Sets next_run_at the way the heal would (contract §2 step 2), from `now`: cron, the first slot
     /// after now; one-time, run_at however late, unless that slot already has an invocation.
     /// Does not touch cron_expression/cron_timezone/run_at/enabled, so the row trigger keeps it.
     static func schedule(
@@ -283,7 +283,7 @@ public struct TriggerStore {
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
         """
 
-    /// SPEC §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for (`manual_…`).
+    /// contract §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for (`manual_…`).
     static let cancelScheduledPending = cancelAllPending + " AND idempotency_key NOT LIKE 'manual\\_%'"
 
     static let selectPendingSlots = """

@@ -133,7 +133,7 @@ CREATE TRIGGER scheduled_triggers_reset_schedule
 
 """####),
         (name: "0002_schedule_policies.sql", sql: ####"""
--- SPEC §6: schedule policies (overlap, jitter, pause on failure), run-now and retention.
+-- contract §6: schedule policies (overlap, jitter, pause on failure), run-now and retention.
 -- Existing rows keep today's behaviour: overlap 'allow', jitter 0, never paused.
 
 ALTER TABLE scheduled_triggers
@@ -141,7 +141,7 @@ ALTER TABLE scheduled_triggers
     ADD COLUMN jitter_seconds integer NOT NULL DEFAULT 0,
     ADD COLUMN pause_after_failures integer,
     ADD COLUMN paused_reason text,
-    -- Ours, not in SPEC §1: the latest scheduled slot whose invocation retention deleted.
+    -- Ours, not in contract §1: the latest scheduled slot whose invocation retention deleted.
     -- Slots at or before it are never recorded again (backfill leaves them out, the heal
     -- treats a one-time run_at at or before it as fired). NULL: nothing pruned yet.
     ADD COLUMN pruned_through timestamptz,
@@ -184,7 +184,7 @@ CREATE INDEX scheduled_triggers_paused
     ON scheduled_triggers (tenant_id, id)
     WHERE paused_reason IS NOT NULL;
 
--- SPEC §1: as before, and enabling a trigger clears the reason it was paused for.
+-- contract §1: as before, and enabling a trigger clears the reason it was paused for.
 CREATE OR REPLACE FUNCTION scheduled_triggers_reset_schedule() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,6 +1,6 @@
 import Postgres
 
-/// The schema a cycle finds, against the migrations this binary was built with (SPEC §1).
+/// The schema a cycle finds, against the migrations this binary was built with (contract §1).
 /// A database migrated by a newer release (migrations this binary does not know) or not yet
 /// migrated to this one (migrations missing) is refused before any work is claimed: the
 /// columns this binary reads and writes may not be the ones the database has.

@@ -1,6 +1,6 @@
 import Postgres
 
-/// What is waiting, measured on the database's clock (SPEC §5). One statement, every part of
+/// What is waiting, measured on the database's clock (contract §5). One statement, every part of
 /// it answered from a partial index, so it costs O(backlog), not O(history): cheap enough to
 /// run after every cycle for the metrics file and as a health check.
 public struct Backlog: Sendable, Equatable {
@@ -10,7 +10,7 @@ public struct Backlog: Sendable, Equatable {
     public var dueTriggers: Int
     /// now − the oldest due `next_run_at`, in seconds; 0 when nothing is due.
     public var oldestDueLagSeconds: Double
-    /// Invocations a cycle would post now (SPEC §2.4): `pending` ones whose
+    /// Invocations a cycle would post now (contract §2 step 4): `pending` ones whose
     /// `coalesce(next_attempt_at, created_at) <= now()`, plus a crashed dispatcher's (`running`,
     /// no `execution_id`, lease passed).
     public var runnableInvocations: Int
@@ -101,7 +101,7 @@ public struct Backlog: Sendable, Equatable {
     }
 }
 
-/// A trigger whose schedule cannot be computed (SPEC §2.3).
+/// A trigger whose schedule cannot be computed (contract §2 step 3).
 public struct ScheduleErrorEntry: Sendable, Equatable {
     public var tenantID: String
     public var triggerID: String

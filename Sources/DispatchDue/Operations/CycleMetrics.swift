@@ -47,7 +47,7 @@ public struct MetricFamily: Sendable {
     }
 }
 
-/// The `--metrics-file` writer (SPEC §5): Prometheus text for node_exporter's textfile
+/// The `--metrics-file` writer (contract §5): Prometheus text for node_exporter's textfile
 /// collector, replaced atomically after each cycle so the collector never reads half a file.
 ///
 /// A file describes the last cycle: its counters (gauges that hold that cycle's counts; sum

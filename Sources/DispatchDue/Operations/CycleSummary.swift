@@ -1,4 +1,4 @@
-/// The closing log line of a cycle (SPEC §5): one `cycle.finished` event with every counter,
+/// The closing log line of a cycle (contract §5): one `cycle.finished` event with every counter,
 /// so an operator reading only the last line of each run knows what it did.
 public struct CycleSummary {
     public init() {}

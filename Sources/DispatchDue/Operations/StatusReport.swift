@@ -1,6 +1,6 @@
 import Postgres
 
-/// What `dispatch-due status` reports (SPEC §5): the backlog and its lag, invocations by
+/// What `dispatch-due status` reports (contract §5): the backlog and its lag, invocations by
 /// status, and the triggers whose schedule cannot be computed.
 public struct StatusReport: Sendable {
     public var backlog: Backlog
@@ -12,7 +12,7 @@ public struct StatusReport: Sendable {
     /// Set when the database's migrations are not this binary's (newer or older): a cycle of
     /// this binary would refuse to run. A warning only; it does not change the exit code.
     public var schemaProblem: String?
-    /// SPEC §6: triggers the dispatcher paused.
+    /// contract §6: triggers the dispatcher paused.
     public var paused = PausedTriggers(entries: [], total: 0)
 
     /// Schedule errors listed in full; the total is always reported.

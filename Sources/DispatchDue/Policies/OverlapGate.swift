@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §6 `buffer_one` at claim time: a trigger's invocations run one at a time, oldest first.
+/// contract §6 `buffer_one` at claim time: a trigger's invocations run one at a time, oldest first.
 ///
 /// Its slots are recorded `held_by_overlap`, and the execution claim never takes a held row.
 /// Before each claim the dispatcher releases (held = false) the oldest held invocation of each
@@ -17,7 +17,7 @@ import Postgres
 /// so at any time a trigger has at most one released unfinished invocation, and only
 /// released ones are ever claimed, hence running. A running execution stays a blocker until
 /// reconcile records its end. Run-now and reruns (a person's request) are recorded unheld:
-/// they ignore the policy, as SPEC §6 says for run-now.
+/// they ignore the policy, as contract §6 says for run-now.
 enum OverlapGate {
     /// Cheap test first: normally there is nothing held, and then no transaction is opened.
     static let anyHeld = """

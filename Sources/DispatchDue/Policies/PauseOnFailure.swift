@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §6 pause on failure: when an invocation ends `failed` and the trigger's N most recent
+/// contract §6 pause on failure: when an invocation ends `failed` and the trigger's N most recent
 /// finished invocations (by scheduled_for; `completed` or `failed` only) all failed, the
 /// transaction that records the failure disables the trigger with a `paused_reason` and
 /// cancels its pending scheduled (`sched_…`) invocations, as a disable does.

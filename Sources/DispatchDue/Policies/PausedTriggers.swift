@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §5/§6: `status` lists the triggers the dispatcher paused (from the partial index on
+/// contract §5/§6: `status` lists the triggers the dispatcher paused (from the partial index on
 /// paused_reason: normally few rows).
 public struct PausedTriggers: Sendable {
     public struct Entry: Sendable, Equatable {

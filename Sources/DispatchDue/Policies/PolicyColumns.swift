@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §6: what a trigger does when a slot comes due while an earlier run is unfinished.
+/// contract §6: what a trigger does when a slot comes due while an earlier run is unfinished.
 public enum OverlapPolicy: String, Sendable, CaseIterable {
     /// Slots never wait for each other.
     case allow
@@ -10,7 +10,7 @@ public enum OverlapPolicy: String, Sendable, CaseIterable {
     case bufferOne = "buffer_one"
 }
 
-/// The SPEC §6 columns of a trigger as `triggers add/update` write them: a statement of its
+/// The contract §6 columns of a trigger as `triggers add/update` write them: a statement of its
 /// own, run in the same transaction right after the row's insert or update.
 enum PolicyColumns {
     public static let jitterRange = 0...3600
@@ -26,7 +26,7 @@ enum PolicyColumns {
         try connection.query(write, [tenant, id, d.overlapPolicy.rawValue, d.jitterSeconds, d.pauseAfterFailures])
     }
 
-    /// The ranges of SPEC §1; the message names the flag.
+    /// The ranges of contract §1; the message names the flag.
     static func validate(jitter: Int?, pauseAfterFailures: Int?) throws(ManagementError) {
         if let jitter { try TriggerDefinition.checkRange("--jitter", jitter, jitterRange, unit: " seconds") }
         if let pauseAfterFailures {

@@ -1,7 +1,7 @@
 import Postgres
 import Schedules
 
-/// SPEC §6 at record time: the statement that records slots (the dispatch stage and backfill)
+/// contract §6 at record time: the statement that records slots (the dispatch stage and backfill)
 /// with the trigger's overlap policy and jitter applied. Bound like
 /// `DispatchStage.insertInvocations` (tenant, trigger, slot as epoch seconds, key arrays).
 ///

@@ -1,4 +1,4 @@
-/// SPEC §6: every skip, pause and prune is logged and counted; these are the cycle's counts in
+/// contract §6: every skip, pause and prune is logged and counted; these are the cycle's counts in
 /// the closing log line and the metrics file.
 enum PolicyMetrics {
     static func summaryFields(_ report: CycleReport) -> [(String, LogValue)] {

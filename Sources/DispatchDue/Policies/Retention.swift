@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §6 history: finished invocations (`completed`, `failed`, `cancelled`, `skipped`) whose
+/// contract §6 history: finished invocations (`completed`, `failed`, `cancelled`, `skipped`) whose
 /// `completed_at` (or `created_at` when NULL) is older than the retention are deleted, in
 /// batches of at most `batchSize` rows per statement, oldest first, each trigger's most
 /// recent finished invocation (by scheduled_for) kept.
@@ -117,7 +117,7 @@ public enum RetentionDuration {
     }
 }
 
-/// What backfill's per-trigger line adds for SPEC §6 (empty when nothing applies).
+/// What backfill's per-trigger line adds for contract §6 (empty when nothing applies).
 enum BackfillPolicyText {
     static func suffix(_ result: BackfillResult) -> String {
         var parts: [String] = []

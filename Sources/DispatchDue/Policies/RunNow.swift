@@ -1,6 +1,6 @@
 import Postgres
 
-/// SPEC §6 run-now: a pending invocation for now, key `manual_{triggerId}_{now as
+/// contract §6 run-now: a pending invocation for now, key `manual_{triggerId}_{now as
 /// YYYY-MM-DDTHH:MM:SS.sssZ}` on the database clock, scheduled_for now in whole seconds.
 /// next_run_at is left alone; jitter and overlap do not apply (not held, not skipped,
 /// next_attempt_at NULL: runnable at once). Works for a disabled trigger: the claim cancels

@@ -8,7 +8,7 @@ import Synchronization
 /// Written from a signal handler, so it is a lock-free atomic.
 private let receivedSignal = Atomic<Int32>(0)
 
-/// SIGTERM/SIGINT handling for a cycle (SPEC §2.6): the handler only records the signal;
+/// SIGTERM/SIGINT handling for a cycle (contract §2 step 6): the handler only records the signal;
 /// the cycle checks `requested` between steps, stops claiming, releases its work and exits
 /// with 128 + signal.
 public enum StopSignal {
@@ -98,7 +98,7 @@ public struct CycleDeadline: Sendable {
     /// recording answers already received, the metrics' backlog): it must run, but not forever.
     public static let finishingStatementSeconds: Double = 5
 
-    /// The limit every statement of the cycle runs under (SPEC §2.6: nothing waits without limit).
+    /// The limit every statement of the cycle runs under (contract §2 step 6: nothing waits without limit).
     /// A statement started while the cycle runs is cancelled once the cycle has been stopped
     /// (signal or max runtime) for `interruptGraceSeconds`; cancelling rolls its transaction
     /// back, so nothing is left half-done. A statement started after the stop has

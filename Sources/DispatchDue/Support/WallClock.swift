@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// The host clock, used only for log timestamps and durations. Scheduling uses the
-/// database's clock (SPEC §2.1).
+/// database's clock (contract §2 step 1).
 public enum WallClock {
     /// Seconds on the monotonic clock, for measuring durations.
     public static func monotonicSeconds() -> Double {
