@@ -22,7 +22,7 @@ struct AnswerCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { answer }
 }
 
-@Suite("execution stage (contract §2 step 4–2.6, §4)", .serialized)
+@Suite("execution stage (contract §2 steps 4–6, §4)", .serialized)
 struct ExecutionTests {
     // Trigger: max_retries 1, retry_delay_seconds 10, so a first failed attempt is retried after
     // 10 × 2^0 × [1, 1.3] = 10–13 s, and a 429's Retry-After wins when it is later.

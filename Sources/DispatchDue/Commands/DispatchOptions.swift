@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// Options of the record step (contract §2 step 2–2.3, §2.6).
+/// Options of the record step (contract §2 steps 2–3 and 6).
 public struct DispatchOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Due triggers claimed per transaction, 1-10000.")
     public var batchSize: Int = 500

@@ -1,6 +1,6 @@
 import Postgres
 
-/// The SQL of the execution stage (contract §2 step 4–2.5). Every statement handles a whole batch:
+/// The SQL of the execution stage (contract §2 steps 4–5). Every statement handles a whole batch:
 /// claims lock with `FOR UPDATE SKIP LOCKED` and update in the same statement (one implicit
 /// transaction), results come back as arrays unnested into one UPDATE.
 /// Results are written only while the row still carries the lease this dispatcher set.
