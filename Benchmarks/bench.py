@@ -109,6 +109,9 @@ class Cluster:
             self.psql(admin, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
             self.stop()
             subprocess.run([self.script, "start", self.name], check=True, env=self.env)
+        # Planning time per statement kind too (where the server's CPU goes).
+        self.psql(admin, "ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        self.psql(admin, "SELECT pg_reload_conf()")
         values = [self.psql(admin, f"SHOW {n}").strip() for n in ("fsync", "synchronous_commit", "full_page_writes")]
         self.label = f"fsync={values[0]}, synchronous_commit={values[1]}, full_page_writes={values[2]}"
 
@@ -432,13 +435,19 @@ class Report:
         self.rows = []      # (figure, value, baseline, ratio, target, met)
         self.sections = []  # (title, markdown)
 
+    written = None  # set by main: rewrites the report file
+
     def row(self, figure, value, baseline, ratio, target, met):
         self.rows.append((figure, value, baseline, ratio, target, met))
+        if self.written:
+            self.written()
         print(f"  {figure}: {value} | baseline {baseline} | {ratio} | target {target} {'met' if met else 'MISSED' if met is not None else ''}",
               flush=True)
 
     def section(self, title, text):
         self.sections.append((title, text))
+        if self.written:
+            self.written()
 
     def markdown(self, header):
         lines = [header, "", "| figure | value | baseline (same run) | ratio | target | met |",
@@ -481,6 +490,22 @@ def idle_cycle(bin_dir, url, endpoint, repeats):
             "rss_kb": max(rss), "rss_median_kb": median(rss), "cycle": median(inner)}
 
 
+def loader_cycles(argv, repeats=7):
+    """Median of the dynamic loader's start-up time in TSC cycles (glibc's LD_DEBUG=statistics)."""
+    values = []
+    for _ in range(repeats):
+        result = subprocess.run(argv, env=dict(os.environ, LD_DEBUG="statistics"), capture_output=True, text=True)
+        match = re.search(r"total startup time in dynamic loader: (\d+) cycles", result.stderr)
+        if match:
+            values.append(int(match.group(1)))
+    return median(values) if values else None
+
+
+def shared_libraries(path):
+    result = subprocess.run(["ldd", path], capture_output=True, text=True)
+    return [line.split()[0] for line in result.stdout.splitlines() if "=>" in line or line.strip().startswith("/")]
+
+
 def section_idle(cluster, bin_dir, endpoint, report, repeats, sizes):
     results = {}
     for count in sizes:
@@ -508,6 +533,13 @@ def section_idle(cluster, bin_dir, endpoint, report, repeats, sizes):
         report.row("the old baseline: Debian's /usr/bin/psql (Perl pg_wrapper) `select 1`", fmt_ms(r["wrapper"]),
                    f"C psql: {fmt_ms(r['psql'])}", f"{r['wrapper'] / r['psql']:.2f}×",
                    "(why earlier ratios flattered the idle cycle)", None)
+    loader_dd = loader_cycles([f"{bin_dir}/dispatch-due", "--version"])
+    loader_psql = loader_cycles([PSQL, "--version"])
+    if loader_dd and loader_psql:
+        report.row("process start: dynamic loader (`LD_DEBUG=statistics`, median of 7), `dispatch-due --version`",
+                   f"{loader_dd / 1e6:.1f} M cycles ({len(shared_libraries(f'{bin_dir}/dispatch-due'))} libraries)",
+                   f"C `psql --version`: {loader_psql / 1e6:.1f} M cycles ({len(shared_libraries(PSQL))} libraries)",
+                   f"{loader_dd / loader_psql:.2f}×", "(diagnostic: libcurl's dependencies)", None)
     report.row("idle cycle: time inside the cycle (`duration_seconds` of cycle.finished)", fmt_ms(r["cycle"]),
                f"wall: {fmt_ms(r['run'])}", f"{r['cycle'] / r['run']:.2f} of wall", "(diagnostic)", None)
     small, large = results.get(10_000), results.get(1_000_000)
@@ -660,17 +692,30 @@ def due_run(cluster, bin_dir, name, count, copies, endpoint_mode=None, record_on
 
 
 def statement_counts(cluster, url):
-    """Statements executed in the bench database since the reset, grouped by kind."""
+    """Statements executed in the bench database since the reset, grouped by kind: (calls,
+    execution ms, planning ms, first 60 characters), by execution time."""
     rows = cluster.psql(url, """
-        SELECT calls, regexp_replace(left(query, 60), '\\s+', ' ', 'g')
-        FROM pg_stat_statements JOIN pg_database d ON d.oid = dbid
-        WHERE d.datname = current_database() AND query NOT LIKE '%pg_stat_statements%'
-        ORDER BY calls DESC""")
+        SELECT sum(calls), round(sum(total_exec_time)::numeric, 1), round(sum(total_plan_time)::numeric, 1), q
+        FROM (SELECT calls, total_exec_time, total_plan_time, regexp_replace(left(query, 60), '\\s+', ' ', 'g') AS q
+              FROM pg_stat_statements JOIN pg_database d ON d.oid = dbid
+              WHERE d.datname = current_database() AND query NOT LIKE '%pg_stat_statements%') s
+        GROUP BY q ORDER BY 2 DESC""")
     table = []
     for line in rows.strip().splitlines():
-        calls, query = line.split("|", 1)
-        table.append((int(calls), query))
+        calls, execute, plan, query = line.split("|", 3)
+        table.append((int(calls), float(execute), float(plan), query))
     return table
+
+
+def statement_table(stats, count, what):
+    calls = sum(row[0] for row in stats)
+    execute = sum(row[1] for row in stats)
+    plan = sum(row[2] for row in stats)
+    lines = [f"{what}: {calls} statements for {count} triggers ({calls / count:.3f} per trigger), "
+             f"{execute:.0f} ms executing, {plan:.0f} ms planning (pg_stat_statements, by execution time):", "",
+             "| calls | exec ms | plan ms | statement (first 60 characters) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {c} | {e:.1f} | {p:.1f} | `{q.replace('|', '¦')}` |" for c, e, p, q in stats]
+    return "\n".join(lines)
 
 
 def section_throughput(cluster, bin_dir, report, count, repeats, inspect_plans=True):
@@ -709,13 +754,9 @@ def section_throughput(cluster, bin_dir, report, count, repeats, inspect_plans=T
     report.row(f"throughput: dispatch-due CPU per trigger{where}", f"{median(cpus) / count * 1e6:.0f} µs",
                f"wall per trigger: {wall / count * 1e6:.0f} µs", f"{median(cpus) / wall:.2f} cores", "(diagnostic)", None)
     report.row("throughput: peak RSS", f"{max(rsses) / 1024:.1f} MB", "—", "—", "(reported)", None)
-    stats = last["stats"]
-    total = sum(c for c, _ in stats)
-    lines = [f"{total} statements for {count} triggers ({total / count:.3f} per trigger); "
-             "pg_stat_statements of the last run, by calls:", "", "| calls | statement (first 60 characters) |",
-             "| --- | --- |"]
-    lines += [f"| {c} | `{q.replace('|', '¦')}` |" for c, q in stats]
-    report.section(f"Statements of one throughput run [{cluster.label}]", "\n".join(lines))
+    report.section(f"Statements of one throughput run and of the floor's SQL [{cluster.label}]",
+                   statement_table(last["stats"], count, "dispatch-due run") + "\n\n"
+                   + statement_table(FLOOR_STATS.get(cluster.name, []), count, "floor script"))
     return wall
 
 
@@ -800,6 +841,9 @@ WHERE status = 'running';
 """
 
 
+FLOOR_STATS = {}  # cluster name -> statements of the last floor script
+
+
 def floor_run(cluster, bin_dir, count):
     url = load(cluster, "bench_floor", count, due=True)
     standin = StandIn(bin_dir, "accept-no-run-id")
@@ -808,9 +852,11 @@ def floor_run(cluster, bin_dir, count):
         claims = (count + 31) // 32
         with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
             script.write(FLOOR_RECORD_BATCH * batches + FLOOR_CLAIM_BATCH * claims + FLOOR_ANSWERS)
+        cluster.psql(url, "SELECT pg_stat_statements_reset()")
         pg_cpu_before = cluster.settled_cpu_seconds()
         sql = cluster.psql_file(url, script.name)
         sql_pg_cpu = cluster.settled_cpu_seconds() - pg_cpu_before
+        FLOOR_STATS[cluster.name] = statement_counts(cluster, url)
         os.unlink(script.name)
         rows = cluster.psql(url, "SELECT tenant_id, idempotency_key, project_id, agent_id "
                                  "FROM scheduled_trigger_invocations").strip().splitlines()
@@ -970,8 +1016,8 @@ def section_sweep(cluster, bin_dir, report, count, concurrencies, latency_ms=200
         net = r["network"]
         report.row(f"sweep: {count:,} due triggers, `run --concurrency {concurrency}`, {latency_ms} ms endpoint "
                    f"via nginx TLS/h2 [{cluster.label}]",
-                   f"cycle {fmt_ms(wall)}; posting {posting:.2f} s; {net['handshakes']:,} TLS handshakes "
-                   f"for {net['requests']:,} requests",
+                   f"cycle {fmt_ms(wall)}; posting {posting:.2f} s (first accept {r['first_accept'] - r['start']:.2f} s "
+                   f"after start); {net['handshakes']:,} TLS handshakes for {net['requests']:,} requests",
                    f"N·L/C = {bound:.2f} s", f"{posting / bound:.2f}× (posting)", "(reported)", None)
 
 
@@ -1028,6 +1074,23 @@ def main():
     durable = None
     report = Report()
     started = time.time()
+
+    def write_report(final=False):
+        """After every section, so a run cut short still leaves what it measured."""
+        clusters = f"`{CLUSTER}` ({cluster.label})"
+        if durable:
+            clusters += f" and `{DURABLE_CLUSTER}` ({durable.label})"
+        header = (f"## Results\n\nMachine: {machine()}. PostgreSQL {pg_version()} clusters from scripts/local-db.sh: "
+                  f"{clusters}; Unix socket, shared_buffers=256MB. Baseline psql: {PSQL} (the C binary). "
+                  f"Run took {time.time() - started:.0f} s{' (--quick)' if args.quick else ''}"
+                  f"{'' if final else ' (unfinished)'}.")
+        text = report.markdown(header)
+        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
+        with open(args.report, "w") as file:
+            file.write(text)
+        return text
+
+    report.written = write_report
     try:
         sizes = [10_000, 100_000, 1_000_000] if not args.quick else [10_000, 100_000]
         endpoint = None
@@ -1064,8 +1127,6 @@ def main():
             durable.start()
         if "durable" in only and durable:
             section_throughput(durable, bin_dir, report, 10_000, throughput_repeats, inspect_plans=False)
-        if "parallel" in only:
-            section_parallel(cluster, bin_dir, report, 20_000, [1, 2, 4], record_only=not posting)
         if "burst" in only and posting:
             burst = 1_000 if args.quick else 10_000
             section_burst(cluster, bin_dir, report, burst)
@@ -1073,6 +1134,8 @@ def main():
                 section_burst(durable, bin_dir, report, burst)
         if "sweep" in only and posting:
             section_sweep(cluster, bin_dir, report, 500 if args.quick else 2_000, [16, 64, 256])
+        if "parallel" in only:
+            section_parallel(cluster, bin_dir, report, 20_000, [1, 2, 4], record_only=not posting)
         if "cron" in only:
             section_cron(bin_dir, report, args.quick)
     finally:
@@ -1080,16 +1143,7 @@ def main():
             cluster.stop()
             if durable:
                 durable.stop()
-    clusters = f"`{CLUSTER}` ({cluster.label})"
-    if durable:
-        clusters += f" and `{DURABLE_CLUSTER}` ({durable.label})"
-    header = (f"## Results\n\nMachine: {machine()}. PostgreSQL {pg_version()} clusters from scripts/local-db.sh: "
-              f"{clusters}; Unix socket, shared_buffers=256MB. Baseline psql: {PSQL} (the C binary). "
-              f"Run took {time.time() - started:.0f} s{' (--quick)' if args.quick else ''}.")
-    text = report.markdown(header)
-    os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-    with open(args.report, "w") as file:
-        file.write(text)
+    text = write_report(final=True)
     print()
     print(text)
 
