@@ -465,6 +465,7 @@ def idle_cycle(bin_dir, url, endpoint, repeats):
     (the floor); Debian's /usr/bin/psql wrapper doing the same (what earlier reports compared
     against); dispatch-due --version and the C psql's --version (process start alone)."""
     dd, psql, wrapper, version, psql_version, rss, inner = [], [], [], [], [], [], []
+    cpu = {"run": [], "psql": [], "version": [], "psql_version": []}
     env = dispatcher_env(url, endpoint)
     for index in range(repeats + 2):
         run = check(measured([f"{bin_dir}/dispatch-due", "run"], env=env), "idle dispatch-due run")
@@ -477,6 +478,8 @@ def idle_cycle(bin_dir, url, endpoint, repeats):
         finished = [json.loads(l) for l in run.stderr.splitlines() if '"cycle.finished"' in l]
         if not finished or finished[-1].get("recorded", 0) != 0:
             sys.exit(f"bench: the idle cycle recorded something or did not finish:\n{run.stderr[-2000:]}")
+        for key, process in (("run", run), ("psql", floor), ("version", start), ("psql_version", psql_start)):
+            cpu[key].append(process.cpu)
         dd.append(run.wall)
         psql.append(floor.wall)
         version.append(start.wall)
@@ -487,7 +490,8 @@ def idle_cycle(bin_dir, url, endpoint, repeats):
         inner.append(finished[-1]["duration_seconds"])
     return {"run": median(dd), "psql": median(psql), "version": median(version),
             "psql_version": median(psql_version), "wrapper": median(wrapper) if wrapper else None,
-            "rss_kb": max(rss), "rss_median_kb": median(rss), "cycle": median(inner)}
+            "rss_kb": max(rss), "rss_median_kb": median(rss), "cycle": median(inner),
+            "cpu": {key: median(values) for key, values in cpu.items()}}
 
 
 def loader_cycles(argv, repeats=7):
@@ -524,6 +528,13 @@ def section_idle(cluster, bin_dir, endpoint, report, repeats, sizes):
     report.row(f"idle cycle, 100,000 triggers: wall time (median of {repeats}){where}", fmt_ms(r["run"]),
                f"C psql -X -Atc 'select 1' (same socket): {fmt_ms(r['psql'])}", f"{ratio:.2f}×", "≤ 1.0×",
                ratio <= 1.0)
+    c = r["cpu"]
+    report.row("idle cycle, 100,000 triggers: CPU of the process (user + system; the server's excluded)",
+               fmt_ms(c["run"]), f"C psql `select 1`: {fmt_ms(c['psql'])}", f"{c['run'] / max(c['psql'], 1e-6):.2f}×",
+               "(diagnostic, steadier than wall time on a busy machine)", None)
+    report.row("process start only: CPU of `dispatch-due --version`", fmt_ms(c["version"]),
+               f"C `psql --version`: {fmt_ms(c['psql_version'])}", f"{c['version'] / max(c['psql_version'], 1e-6):.2f}×",
+               "(diagnostic)", None)
     report.row("idle cycle, 100,000 triggers: peak RSS (max of %d)" % repeats, f"{r['rss_kb'] / 1024:.1f} MB",
                "—", "—", "< 20 MB", r["rss_kb"] < 20 * 1024)
     report.row("process start only: `dispatch-due --version`", fmt_ms(r["version"]),
