@@ -852,6 +852,48 @@ WHERE status = 'running';
 """
 
 
+def write_curl_config(config, base_url, rows, cacert=None):
+    """A curl --config posting one run per (tenant, key, project, agent), as the dispatcher does
+    (options after `next` apply to the next URL only, so each block names its CA)."""
+    for index, (tenant, key, project, agent) in enumerate(rows):
+        if index:
+            config.write("next\n")  # options after `next` apply to the next URL only
+        body = json.dumps({"messages": [{"role": "user", "content": "{\"n\":1}"}],
+                           "forwardedHeaders": {"x-inkeep-client-timezone": "UTC",
+                                                "x-inkeep-client-timestamp": "2026-01-01T00:00:00.000Z"}})
+        config.write(f'url = "{base_url}/run/api/executions?ref=main"\n'
+                     f'header = "Authorization: Bearer {API_KEY}"\n'
+                     f'header = "x-inkeep-tenant-id: {tenant}"\nheader = "x-inkeep-project-id: {project}"\n'
+                     f'header = "x-inkeep-agent-id: {agent}"\nheader = "Idempotency-Key: {key}-1"\n'
+                     f'header = "Content-Type: application/json"\nheader = "Accept: text/event-stream"\n'
+                     f'data = {json.dumps(body)}\noutput = "/dev/null"\n')
+        if cacert:
+            config.write(f'cacert = "{cacert}"\n')
+
+
+def curl_network_floor(bin_dir, count, latency_ms, concurrency):
+    """`count` POSTs by curl --parallel --parallel-max C (which waits to multiplex on HTTP/2,
+    CURLOPT_PIPEWAIT) through the same nginx TLS/h2 endpoint, to a stand-in with the same
+    latency answering a finite body: the network floor for C in flight."""
+    standin = StandIn(bin_dir, "accept-no-run-id", latency_ms=latency_ms)
+    nginx = Nginx(standin.port)
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".curl", delete=False) as config:
+            write_curl_config(config, nginx.url, [(f"tenant-{i % 10}", f"sched_trigger-{i}_2026-01-01T00:00:00.000Z",
+                                                   f"project-{i % 100}", f"agent-{i % 7}") for i in range(count)],
+                              cacert=nginx.ca)
+        nginx.mark()
+        posts = check(measured(["curl", "--no-progress-meter", "--fail", "--parallel",
+                                "--parallel-max", str(concurrency), "--config", config.name]), "curl --parallel (TLS)")
+        os.unlink(config.name)
+        if len(standin.keys()) != count:
+            sys.exit(f"bench: curl posted {len(standin.keys())} of {count}")
+        return posts.wall, nginx.since_mark()
+    finally:
+        nginx.stop()
+        standin.stop()
+
+
 FLOOR_STATS = {}  # cluster name -> statements of the last floor script
 
 
@@ -874,19 +916,7 @@ def floor_run(cluster, bin_dir, count):
         if len(rows) != count:
             sys.exit(f"bench: the floor's SQL recorded {len(rows)} invocations, expected {count}")
         with tempfile.NamedTemporaryFile("w", suffix=".curl", delete=False) as config:
-            for index, line in enumerate(rows):
-                if index:
-                    config.write("next\n")  # options after `next` apply to the next URL only
-                tenant, key, project, agent = line.split("|")
-                body = json.dumps({"messages": [{"role": "user", "content": "{\"n\":1}"}],
-                                   "forwardedHeaders": {"x-inkeep-client-timezone": "UTC",
-                                                        "x-inkeep-client-timestamp": "2026-01-01T00:00:00.000Z"}})
-                config.write(f'url = "{standin.url}/run/api/executions?ref=main"\n'
-                             f'header = "Authorization: Bearer {API_KEY}"\n'
-                             f'header = "x-inkeep-tenant-id: {tenant}"\nheader = "x-inkeep-project-id: {project}"\n'
-                             f'header = "x-inkeep-agent-id: {agent}"\nheader = "Idempotency-Key: {key}-1"\n'
-                             f'header = "Content-Type: application/json"\nheader = "Accept: text/event-stream"\n'
-                             f'data = {json.dumps(body)}\noutput = "/dev/null"\n')
+            write_curl_config(config, standin.url, [line.split("|") for line in rows])
         posts = check(measured(["curl", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "16",
                                 "--config", config.name]), "curl --parallel")
         os.unlink(config.name)
@@ -1025,11 +1055,15 @@ def section_sweep(cluster, bin_dir, report, count, concurrencies, latency_ms=200
         posting = r["last_accept"] - r["first_accept"] + latency_ms / 1000
         bound = count * latency_ms / 1000 / concurrency
         net = r["network"]
+        print(f"sweep: curl --parallel-max {concurrency} over the same endpoint", flush=True)
+        curl_wall, curl_net = curl_network_floor(bin_dir, count, latency_ms, concurrency)
         report.row(f"sweep: {count:,} due triggers, `run --concurrency {concurrency}`, {latency_ms} ms endpoint "
                    f"via nginx TLS/h2 [{cluster.label}]",
                    f"cycle {fmt_ms(wall)}; posting {posting:.2f} s (first accept {r['first_accept'] - r['start']:.2f} s "
                    f"after start); {net['handshakes']:,} TLS handshakes for {net['requests']:,} requests",
-                   f"N·L/C = {bound:.2f} s", f"{posting / bound:.2f}× (posting)", "(reported)", None)
+                   f"N·L/C = {bound:.2f} s; curl --parallel-max {concurrency} (PIPEWAIT): {curl_wall:.2f} s, "
+                   f"{curl_net['handshakes']:,} handshakes",
+                   f"{posting / bound:.2f}× N·L/C; cycle {wall / curl_wall:.2f}× curl", "(reported)", None)
 
 
 def section_parallel(cluster, bin_dir, report, count, copies_list, record_only):
