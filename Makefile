@@ -70,12 +70,13 @@ install: release
 # Benchmarks (BENCHMARKS.md): a release build like `make release`, its own PostgreSQL cluster
 # (scripts/local-db.sh start bench, and bench-durable with fsync on), stand-in endpoint and nginx;
 # about ten minutes. BENCH_ARGS=--quick for a smoke run, BENCH_ARGS="--only burst,sweep" for parts.
-# nginx (TLS + HTTP/2 in front of the stand-in) and openssl (a private CA per run) are installed
-# on first use.
+# nginx (TLS + HTTP/2 in front of the stand-in), openssl (a private CA per run) and GNU time
+# (a process's own peak RSS) are installed on first use.
 bench: deps embed-migrations
 	@missing=""; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
