@@ -93,8 +93,19 @@ install: release
 	install -D -m 0755 "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
 
 # Benchmarks (BENCHMARKS.md): a release build like `make release`, its own PostgreSQL cluster
-# (scripts/local-db.sh start bench) and stand-in endpoint; a few minutes. BENCH_ARGS=--quick for a smoke run.
+# (scripts/local-db.sh start bench, and bench-durable with fsync on), stand-in endpoint and nginx;
+# about ten minutes. BENCH_ARGS=--quick for a smoke run, BENCH_ARGS="--only burst,sweep" for parts.
+# nginx (TLS + HTTP/2 in front of the stand-in), openssl (a private CA per run) and GNU time
+# (a process's own peak RSS) are installed on first use.
 bench: deps embed-migrations
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 	$(SWIFT_BUILD) -c release --static-swift-stdlib
 	python3 Benchmarks/bench.py --bin "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)" $(BENCH_ARGS)
 

@@ -9,12 +9,16 @@
 #   scripts/local-db.sh admin-url [NAME] the conninfo for database postgres
 #
 # NAME (default "pg") lets a benchmark run a second cluster beside the test one.
+# DD_LOCAL_PG_DURABLE=1 with `start` runs NAME durably (fsync=on, synchronous_commit=on,
+# full_page_writes=on: PostgreSQL's defaults, as in production); without it a cluster runs
+# with those off (a scratch cluster). A running cluster with the other setting is restarted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:?usage: local-db.sh start|stop|url|admin-url [NAME]}
 name=${2:-pg}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 port=${DD_LOCAL_PG_PORT:-55432}
+if [ "${DD_LOCAL_PG_DURABLE:-0}" = 1 ]; then durable=on; else durable=off; fi
 
 as_server_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -62,14 +66,20 @@ case "$cmd" in
       if [ -n "$running" ] && [ "$running" != "$installed" ]; then
         echo "local-db: restarting PostgreSQL $running as the installed $installed" >&2
         as_server_user "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+      else
+        fsync_now=$("$PG_BIN/psql" "$(conninfo postgres)" -Atqc 'SHOW fsync' 2>/dev/null || true)
+        if [ -n "$fsync_now" ] && [ "$fsync_now" != "$durable" ]; then
+          echo "local-db: restarting $name with fsync=$durable" >&2
+          as_server_user "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+        fi
       fi
     fi
     if ! as_server_user "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-      # fsync off: a scratch cluster trades durability for speed. max_connections covers
-      # parallel tests that each start several dispatchers.
+      # fsync off (unless durable): a scratch cluster trades durability for speed.
+      # max_connections covers parallel tests that each start several dispatchers.
       as_server_user "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start -o \
         "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c max_connections=300 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+         -c fsync=$durable -c synchronous_commit=$durable -c full_page_writes=$durable -c shared_buffers=256MB" \
         >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
     # The default database for `make run`; tests make their own.

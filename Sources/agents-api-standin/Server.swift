@@ -34,6 +34,8 @@ final class StandInState: Sendable {
     let state: Mutex<Mutable>
     let recordDescriptor: Int32
     let apiKey: String?
+    /// `--latency-ms` and `--max-in-flight` (set once by main before serving).
+    let pacer = Pacer()
 
     init(post: AnswerSequence<PostAnswer>, get: AnswerSequence<GetAnswer>, recordDescriptor: Int32, apiKey: String?) {
         state = Mutex(Mutable(post: post, get: get))
@@ -41,10 +43,12 @@ final class StandInState: Sendable {
         self.apiKey = apiKey
     }
 
-    /// Appends one JSON line per request (method, path, query, headers, body).
-    func record(_ request: Request) {
+    /// Appends one JSON line per request (method, path, query, headers, body). `shed` marks a
+    /// request answered 429 by `--max-in-flight` (never shown to the answer modes).
+    func record(_ request: Request, shed: Bool = false) {
         guard recordDescriptor >= 0 else { return }
         var line = "{\"method\":\(jsonQuoted(request.method)),\"path\":\(jsonQuoted(request.path)),"
+        if shed { line += "\"shed\":true," }
         line += "\"query\":\(jsonQuoted(request.query)),\"headers\":{"
         for (index, header) in request.headers.enumerated() {
             if index > 0 { line += "," }
@@ -77,6 +81,11 @@ final class Connection {
     /// Answers one request; false ends the connection.
     func handle(_ request: Request) -> Bool {
         if request.path == "/_standin/mode" { return control(request) }
+        // Pacing comes before the record, so a request's `time` is when its answer starts.
+        guard shared.pacer.admitAndWait() else {
+            shared.record(request, shed: true)
+            return respond(429, json: "{\"error\":\"too many requests in flight\"}", extraHeaders: ["Retry-After: \(shared.pacer.retryAfterSeconds)"])
+        }
         shared.record(request)
         shared.state.withLock { $0.requests += 1 }
         if let key = shared.apiKey, request.header("authorization") != "Bearer \(key)" {
@@ -343,5 +352,50 @@ func acceptLoop(listener: Int32, shared: StandInState) -> Never {
             Unmanaged<Connection>.fromOpaque(context).release()
             close(client)
         }
+    }
+}
+
+/// `--latency-ms N`: every request is answered N ms after it was read (this connection's thread
+/// sleeps; each connection has its own thread, so others are not held up).
+/// `--max-in-flight K`: a request read while K others are waiting out their latency is answered
+/// 429 at once, with `Retry-After: --retry-after` seconds: a server that sheds load above K.
+/// A request counts as in flight from when it is read until its answer starts.
+final class Pacer: Sendable {
+    struct Settings: Sendable {
+        var latencyMilliseconds = 0
+        var maxInFlight: Int?
+        var retryAfterSeconds = 1
+    }
+    struct Counters: Sendable {
+        var inFlight = 0
+        var shed = 0
+    }
+
+    let settings = Mutex(Settings())
+    let counters = Mutex(Counters())
+
+    var retryAfterSeconds: Int { settings.withLock { $0.retryAfterSeconds } }
+
+    func configure(_ new: Settings) { settings.withLock { $0 = new } }
+
+    /// False when the request is shed; otherwise returns after the latency.
+    func admitAndWait() -> Bool {
+        let current = settings.withLock { $0 }
+        if current.latencyMilliseconds == 0, current.maxInFlight == nil { return true }
+        let admitted = counters.withLock { counters -> Bool in
+            if let limit = current.maxInFlight, counters.inFlight >= limit {
+                counters.shed += 1
+                return false
+            }
+            counters.inFlight += 1
+            return true
+        }
+        guard admitted else { return false }
+        var wanted = timespec(
+            tv_sec: current.latencyMilliseconds / 1000, tv_nsec: (current.latencyMilliseconds % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&wanted, &remaining) != 0, errno == EINTR { wanted = remaining }
+        counters.withLock { $0.inFlight -= 1 }
+        return true
     }
 }

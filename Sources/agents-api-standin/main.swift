@@ -7,6 +7,7 @@ import Glibc
 // line and answers as told; the first line on stdout is the port it listens on.
 //
 //   agents-api-standin [--port N] [--record FILE] [--post-answer LIST] [--get-status LIST] [--api-key KEY]
+//                      [--latency-ms N] [--max-in-flight K] [--retry-after S]
 //
 // POST answers: accept, accept-no-run-id, status:NNN (or 500, 401, 403, 400, 404, 408, 302, 503),
 //   429[:S], 429-date[:S], 400-echo, slow[:MS], hang, close.
@@ -16,8 +17,13 @@ import Glibc
 // A list is comma-separated, one entry per request, the last repeating; `LIST;TENANT=LIST`
 // gives one tenant's requests their own list.
 // `POST /_standin/mode?post=LIST&get=LIST` switches answers while it runs.
+// --latency-ms N: every answer starts N ms after the request was read (a remote API's latency;
+//   connections do not wait for each other). --max-in-flight K: a request that arrives while K
+//   are waiting is answered 429 at once with `Retry-After: S` (--retry-after, default 1), and
+//   recorded with "shed":true. A request's recorded `time` is when its answer starts.
 
 let usage = "usage: agents-api-standin [--port N] [--record FILE] [--post-answer LIST] [--get-status LIST] [--api-key KEY]"
+    + " [--latency-ms N] [--max-in-flight K] [--retry-after S]"
 
 func fail(_ message: String) -> Never {
     writeAll(2, Array((message + "\n").utf8))
@@ -29,6 +35,7 @@ var recordPath: String?
 var postText = "accept"
 var getText = "completed"
 var apiKey: String?
+var pacing = Pacer.Settings()
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     func value() -> String {
@@ -41,6 +48,15 @@ while let argument = arguments.popFirst() {
     case "--post-answer": postText = value()
     case "--get-status": getText = value()
     case "--api-key": apiKey = value()
+    case "--latency-ms":
+        guard let milliseconds = Int(value()), (0...600_000).contains(milliseconds) else { fail("--latency-ms must be 0-600000") }
+        pacing.latencyMilliseconds = milliseconds
+    case "--max-in-flight":
+        guard let limit = Int(value()), limit >= 1 else { fail("--max-in-flight must be at least 1") }
+        pacing.maxInFlight = limit
+    case "--retry-after":
+        guard let seconds = Int(value()), seconds >= 0 else { fail("--retry-after must be 0 or more seconds") }
+        pacing.retryAfterSeconds = seconds
     case "--help", "-h":
         print(usage)
         exit(0)
@@ -62,4 +78,5 @@ guard let listener = listenLoopback(port: port) else {
 }
 writeAll(1, Array("\(listener.port)\n".utf8))
 let shared = StandInState(post: post, get: get, recordDescriptor: recordDescriptor, apiKey: apiKey)
+shared.pacer.configure(pacing)
 acceptLoop(listener: listener.descriptor, shared: shared)
