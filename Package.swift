@@ -16,7 +16,9 @@ let package = Package(
         .executable(name: "agents-api-standin", targets: ["agents-api-standin"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Pinned exactly: an application ships the dependency it was tested with (Package.resolved
+        // stays ignored: the package copies on these machines carry commit ids that are not upstream's).
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // C libraries, found through pkg-config.
