@@ -56,7 +56,7 @@ public struct TriggerChanges: Sendable, Equatable {
             do {
                 _ = try TimeZoneRules.named(timeZone)
             } catch {
-                throw .invalid("--tz: \(error.message); use an IANA name such as Europe/Berlin")
+                throw .invalid(TriggerDefinition.zoneMessage(error))
             }
         }
         if let maxRetries {

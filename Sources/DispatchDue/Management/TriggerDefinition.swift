@@ -123,10 +123,14 @@ public struct TriggerDefinition: Sendable, Equatable {
     }
 
     static func scheduleMessage(_ error: ScheduleError, cron: String?, zone: String) -> String {
-        if error.message.contains("time zone") || cron == nil {
-            return "--tz: \(error.message); use an IANA name such as Europe/Berlin"
-        }
+        if error.kind == .unknownZone || cron == nil { return zoneMessage(error) }
         return "--cron \"\(cron ?? "")\": \(error.message)"
+    }
+
+    /// `--tz: …`, with an example name unless the engine's message already gives one.
+    static func zoneMessage(_ error: ScheduleError) -> String {
+        let hinted = error.message.contains("e.g.") || error.message.contains("did you mean")
+        return "--tz: \(error.message)" + (hinted ? "" : "; use an IANA name such as Europe/Berlin")
     }
 
     /// One line of text (a name, a zone, a cron expression): no control characters.
