@@ -214,7 +214,9 @@ extension ExitStatus {
     static func report(_ message: String, code: Int32, logging: LogOptions?) {
         guard let logging, logging.makeLogger().format == .json else {
             // Messages may quote what an operator typed: no raw control characters on a terminal.
-            StandardError.writeLine(ManagementOutput.escaped(message.replacing("\t", with: " ")))
+            // In the journal the line is an error (`<3>`), not info.
+            StandardError.writeLine(
+                (StandardError.isJournal ? "<3>" : "") + ManagementOutput.escaped(message.replacing("\t", with: " ")))
             return
         }
         logging.makeLogger().error("command.failed", ["exit_code": .int(Int(code)), "message": .string(message)])

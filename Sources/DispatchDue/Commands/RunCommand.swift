@@ -18,8 +18,10 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Only heal and record due slots; leave posting to a later cycle (no endpoint needed).")
     public var recordOnly = false
 
-    @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector).", valueName: "PATH"))
+    @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector; env DISPATCH_DUE_METRICS_FILE).", valueName: "PATH"))
     public var metricsFile: String?
+
+    @OptionGroup public var metricsPush: MetricsPushOptions
 
     public init() {}
 
@@ -28,10 +30,12 @@ public struct RunCommand: ParsableCommand {
         do {
             return try database.connect()
         } catch {
-            if let metricsFile, !dryRun {
+            if !dryRun {
                 var report = CycleReport()
                 report.durationSeconds = deadline.elapsed
-                CycleMetrics(path: metricsFile, logger: logger).writeWithoutDatabase(report)
+                let outcome = Self.outcome(of: error)
+                CycleSummary().log(report, outcome: outcome, to: logger)
+                metricsWriter(logger: logger)?.writeWithoutDatabase(report, outcome: outcome)
             }
             throw error
         }
@@ -49,18 +53,23 @@ public struct RunCommand: ParsableCommand {
                 try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
                 return
             }
-            var finished = false  // set when the stages returned; the metrics file says whether they did
+            var failure: (any Error)?  // what ended the stages; the metrics and cycle.finished say how it ended
             defer {
                 report.durationSeconds = deadline.elapsed
-                CycleSummary().log(report, to: logger)
-                if let metricsFile { CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection) }
+                let outcome = Self.outcome(of: failure)
+                CycleSummary().log(report, outcome: outcome, to: logger)
+                metricsWriter(logger: logger)?.write(report, outcome: outcome, backlogFrom: connection)
             }
-            try dispatcher.run(on: connection, deadline: deadline, report: &report)
-            if !recordOnly {
-                try ExecutionStage(options: execution, logger: logger)
-                    .run(on: connection, deadline: deadline, report: &report)
+            do {
+                try dispatcher.run(on: connection, deadline: deadline, report: &report)
+                if !recordOnly {
+                    try ExecutionStage(options: execution, logger: logger)
+                        .run(on: connection, deadline: deadline, report: &report)
+                }
+            } catch {
+                failure = error
+                throw error
             }
-            finished = true
             if let code = StopSignal.exitCode {
                 logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
                 throw ExitCode(code)
