@@ -59,6 +59,9 @@ protocol StartupChecked {
 extension RunCommand: StartupChecked {
     func checkSettings() throws {
         try execution.checkGivenSettings()
+        if json && !dryRun {
+            throw ValidationError("--json goes with --dry-run (a cycle's log is JSON with --log-format json)")
+        }
         if let metricsPath { try CycleMetrics.checkTarget(metricsPath) }
         _ = try metricsPush.push(caFile: execution.caCertificate)
     }

@@ -15,6 +15,9 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Show what is due and would be recorded; change nothing and post nothing.")
     public var dryRun = false
 
+    @Flag(help: "With --dry-run: one JSON object per line (RFC 3339 UTC instants in milliseconds).")
+    public var json = false
+
     @Flag(help: "Only heal and record due slots; leave posting to a later cycle (no endpoint needed).")
     public var recordOnly = false
 
@@ -50,7 +53,7 @@ public struct RunCommand: ParsableCommand {
             var report = CycleReport()
             let dispatcher = DispatchStage(options: dispatch.settings, logger: logger)
             if dryRun {
-                try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
+                try dispatcher.preview(on: connection) { StandardOutput.writeLine(json ? DryRunJSON.line($0) : $0) }
                 return
             }
             var failure: (any Error)?  // what ended the stages; the metrics and cycle.finished say how it ended

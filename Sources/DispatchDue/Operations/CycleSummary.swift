@@ -29,8 +29,8 @@ public struct CycleSummary {
         guard let outcome else { return logger.log(.info, "cycle.finished", fields: fields(report)) }
         logger.log(
             outcome.logLevel, "cycle.finished",
-            fields: [("outcome", .string(outcome.kind.rawValue)), ("exit_code", .int(Int(outcome.exitCode)))]
-                + (outcome.reason.map { [("reason", LogValue.string($0))] } ?? []) + fields(report))
+            fields: fields(report) + [("outcome", .string(outcome.kind.rawValue)), ("exit_code", .int(Int(outcome.exitCode)))]
+                + (outcome.reason.map { [("reason", LogValue.string($0))] } ?? []))
     }
 
     /// Milliseconds are enough for people and collectors; more digits are noise.

@@ -28,7 +28,7 @@ public struct MetricsPush: Sendable {
 
     /// `URL/metrics/job/dispatch-due/instance/INSTANCE`, the values escaped for a path segment.
     public var url: String {
-        baseURL + "/metrics/job/" + Self.pathSegment(label: "job", Self.job)
+        baseURL + "/metrics/" + Self.pathSegment(label: "job", Self.job)
             + "/" + Self.pathSegment(label: "instance", instance)
     }
 
@@ -92,7 +92,10 @@ public struct MetricsPush: Sendable {
         while url.hasSuffix("/") { url.removeLast() }
         let authority = url.dropFirst(scheme.count).prefix { $0 != "/" }
         guard !authority.isEmpty, !authority.hasPrefix(":") else { throw refuse("has no host") }
-        if authority.contains("@") { throw refuse("must not hold user information") }
+        if authority.contains("@") {
+            // Not quoted: the user information may hold a password.
+            throw .configuration(detail: "\(origin): the Pushgateway URL must not hold user information (user:password@)")
+        }
         if url.contains("?") || url.contains("#") { throw refuse("must not have a query or fragment") }
         return url
     }

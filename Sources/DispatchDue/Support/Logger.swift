@@ -78,7 +78,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// One line per event on stderr: a JSON object (for collectors) or `key=value` text (for people).
 /// Fields keep their order; ids (tenant, project, agent, trigger, invocation, slot) go in fields.
-/// `context` fields (the cycle id) follow the event on every line; they are rendered once, when
+/// `context` fields (the cycle id) end every line; they are rendered once, when
 /// the logger is made. With `syslogPrefix` (stderr is the journal) each line starts with `<N>`,
 /// the syslog priority of its level, which journald strips and records as the line's priority.
 public struct Logger: Sendable {
@@ -120,13 +120,13 @@ public struct Logger: Sendable {
         switch format {
         case .json:
             line += "{\"time\":\(JSONValue.quoted(clock())),\"level\":\"\(level.name)\",\"severity\":\"\(level.severity)\""
-            line += ",\"event\":\(JSONValue.quoted(event))" + jsonContext
+            line += ",\"event\":\(JSONValue.quoted(event))"
             for (key, value) in fields { line += ",\(JSONValue.quoted(key)):\(value.jsonText)" }
-            sink(line + "}")
+            sink(line + jsonContext + "}")
         case .text:
-            line += "\(clock()) \(level.name.uppercased().padding(7)) \(event)" + textContext
+            line += "\(clock()) \(level.name.uppercased().padding(7)) \(event)"
             for (key, value) in fields { line += " \(key)=\(value.plainText)" }
-            sink(line)
+            sink(line + textContext)
         }
     }
 
