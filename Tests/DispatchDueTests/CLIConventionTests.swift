@@ -68,6 +68,11 @@ struct CLIConventionTests {
             extraEnvironment: ["DATABASE_URL": Self.unreachableDatabase, "DISPATCH_DUE_METRICS_FILE": folder + "/m.prom"])
         #expect(metrics.exitCode == 69)
         #expect(FileSystem.exists(folder + "/m.prom"))
+        // status reads DISPATCH_DUE_MAX_LAG with --max-lag's range.
+        let lag = try ChildProcess.run(
+            "dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": Self.unreachableDatabase, "DISPATCH_DUE_MAX_LAG": "-1"])
+        #expect(lag.exitCode == 64, "\(lag)")
+        #expect(lag.stderr.contains("DISPATCH_DUE_MAX_LAG"), "\(lag.stderr)")
     }
 
     @Test("run --help lists the environment variable of every tunable")

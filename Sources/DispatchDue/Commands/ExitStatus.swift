@@ -117,6 +117,9 @@ public enum ExitStatus {
 
         \(environmentText)
         \(endpointEnvironmentText)
+
+        TUNABLES FROM THE ENVIRONMENT (the flag wins; same ranges):
+        \(Tunable.helpLines(Tunable.documented.map(\.flag).filter { $0 != "--max-lag" }))
         """
 
     /// The bare `dispatch-due`: every command's codes at a glance.
@@ -151,6 +154,7 @@ public enum ExitStatus {
           78   the database URL is malformed
 
         \(environmentText)
+        \(Tunable.helpLines(["--connect-timeout", "--max-lag"]))
         """
 
     /// `dispatch-due migrate`.

@@ -12,7 +12,7 @@ public struct MetricsPushOptions: ParsableArguments {
     @Option(
         name: .customLong("metrics-instance"),
         help: ArgumentHelp(
-            "The instance label of the push (default: the host name, a pod's name on Kubernetes; env DISPATCH_DUE_METRICS_INSTANCE).",
+            "The instance label of the push (default: the host name; on Kubernetes give a stable one, not the pod name; env DISPATCH_DUE_METRICS_INSTANCE).",
             valueName: "NAME"))
     var instanceFlag: String?
 

@@ -25,6 +25,7 @@ enum Tunable {
         ("--metrics-file", "where run writes Prometheus metrics"),
         ("--metrics-push", "Pushgateway base URL run pushes metrics to"),
         ("--metrics-instance", "the Pushgateway instance label (default: host name)"),
+        ("--max-lag", "status: exit 1 when the oldest lag is over this many seconds"),
     ]
 
     static func raw(_ flag: String, environment: (String) -> String? = Environment.get) -> (name: String, value: String)? {
