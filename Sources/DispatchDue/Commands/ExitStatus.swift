@@ -119,7 +119,7 @@ public enum ExitStatus {
         \(endpointEnvironmentText)
 
         TUNABLES FROM THE ENVIRONMENT (the flag wins; same ranges):
-        \(Tunable.helpLines(Tunable.documented.map(\.flag).filter { $0 != "--max-lag" }))
+        \(Tunable.helpLines(Tunable.documented.filter { $0 != "--max-lag" }))
         """
 
     /// The bare `dispatch-due`: every command's codes at a glance.

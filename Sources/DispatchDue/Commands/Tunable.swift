@@ -11,21 +11,11 @@ enum Tunable {
         "DISPATCH_DUE_" + String(flag.drop { $0 == "-" }).uppercased().replacing("-", with: "_")
     }
 
-    /// The variables `--help` and the README list, with the flag each one stands for.
-    static let documented: [(flag: String, meaning: String)] = [
-        ("--connect-timeout", "seconds to wait for the database connection"),
-        ("--batch-size", "due triggers claimed per transaction"),
-        ("--max-runtime", "seconds after which the cycle stops claiming work"),
-        ("--concurrency", "requests in flight at once"),
-        ("--request-timeout", "seconds a request may take"),
-        ("--reconcile-interval", "seconds between status checks of a running execution"),
-        ("--cacert", "CA bundle for a private CA"),
-        ("--log-format", "json or text"),
-        ("--verbose", "1/true/yes: also log debug events"),
-        ("--metrics-file", "where run writes Prometheus metrics"),
-        ("--metrics-push", "Pushgateway base URL run pushes metrics to"),
-        ("--metrics-instance", "the Pushgateway instance label (default: host name)"),
-        ("--max-lag", "status: exit 1 when the oldest lag is over this many seconds"),
+    /// The flags whose variables `--help` and the README list.
+    static let documented: [String] = [
+        "--connect-timeout", "--batch-size", "--max-runtime", "--concurrency", "--request-timeout",
+        "--reconcile-interval", "--cacert", "--log-format", "--verbose", "--metrics-file", "--metrics-push",
+        "--metrics-instance", "--max-lag",
     ]
 
     static func raw(_ flag: String, environment: (String) -> String? = Environment.get) -> (name: String, value: String)? {
@@ -96,11 +86,11 @@ enum Tunable {
 
     /// The ENVIRONMENT lines of `--help` for the given flags.
     static func helpLines(_ flags: [String]) -> String {
-        let rows = documented.filter { flags.contains($0.flag) }
-        let width = rows.map { variable(for: $0.flag).count }.max() ?? 0
-        return rows.map { row in
-            let name = variable(for: row.flag)
-            return "  " + name + String(repeating: " ", count: width - name.count + 2) + row.flag
+        let rows = documented.filter { flags.contains($0) }
+        let width = rows.map { variable(for: $0).count }.max() ?? 0
+        return rows.map { flag in
+            let name = variable(for: flag)
+            return "  " + name + String(repeating: " ", count: width - name.count + 2) + flag
         }.joined(separator: "\n")
     }
 }
