@@ -19,7 +19,7 @@ APT_PACKAGES := libpq-dev libcurl4-openssl-dev postgresql pkg-config python3-ven
 # The oldest Swift that builds the package (swift-tools-version in Package.swift).
 SWIFT_MIN := 6.1
 
-.PHONY: deps swift-check build release test check-deploy db-start db-stop run install bench soak embed-migrations clean
+.PHONY: deps swift-check build release test check-deploy db-start db-stop run install bench soak embed-migrations embed-version clean
 
 # Installs the C libraries, PostgreSQL and python3-venv only when something is missing.
 # Without root it needs sudo: a missing sudo is a one-line hint, not a shell error.
@@ -58,12 +58,16 @@ swift-check:
 embed-migrations:
 	@scripts/embed-migrations.sh
 
-build: deps embed-migrations
+# Sources/DispatchDue/Support/BuildVersion.swift: VERSION + the git commit (not committed).
+embed-version:
+	@scripts/embed-version.sh
+
+build: deps embed-migrations embed-version
 	$(SWIFT_BUILD) -c $(CONFIG)
 
 # The Swift runtime linked statically: a one-shot process started every minute saves the
 # dynamic loading of libswiftCore & co. (measured: about 15% of an idle cycle).
-release: deps embed-migrations
+release: deps embed-migrations embed-version
 	$(SWIFT_BUILD) -c release --static-swift-stdlib
 
 db-start: deps
@@ -89,15 +93,32 @@ run: build db-start
 	@DATABASE_URL="$(DB_URL)" $(BIN_DIR)/dispatch-due migrate
 	@scripts/run-local.sh "$(BIN_DIR)" "$(DB_URL)"
 
+# The stripped binary, its man page (argument-parser's generate-manual reads the binary's
+# --experimental-dump-help) and the completions the binary generates for bash, zsh and fish.
+# DESTDIR for packaging: make install DESTDIR=/tmp/pkg PREFIX=/usr
 install: release
-	install -D -m 0755 "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)/dispatch-due" "$(DESTDIR)$(PREFIX)/bin/dispatch-due"
+	@set -euo pipefail; \
+	bin="$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)"; \
+	$(SWIFT_BUILD) -c release --static-swift-stdlib --product generate-manual >/dev/null; \
+	root="$(DESTDIR)$(PREFIX)"; \
+	install -D -s -m 0755 "$$bin/dispatch-due" "$$root/bin/dispatch-due"; \
+	man=$$(mktemp -d); trap 'rm -rf "$$man"' EXIT; \
+	"$$bin/generate-manual" "$$bin/dispatch-due" --output-directory "$$man"; \
+	install -D -m 0644 "$$man/dispatch-due.1" "$$root/share/man/man1/dispatch-due.1"; \
+	"$$bin/dispatch-due" --generate-completion-script bash > "$$man/bash"; \
+	"$$bin/dispatch-due" --generate-completion-script zsh > "$$man/zsh"; \
+	"$$bin/dispatch-due" --generate-completion-script fish > "$$man/fish"; \
+	install -D -m 0644 "$$man/bash" "$$root/share/bash-completion/completions/dispatch-due"; \
+	install -D -m 0644 "$$man/zsh" "$$root/share/zsh/site-functions/_dispatch-due"; \
+	install -D -m 0644 "$$man/fish" "$$root/share/fish/vendor_completions.d/dispatch-due.fish"; \
+	echo "installed $$root/bin/dispatch-due ($$("$$root/bin/dispatch-due" --version)), man page, completions"
 
 # Benchmarks (BENCHMARKS.md): a release build like `make release`, its own PostgreSQL cluster
 # (scripts/local-db.sh start bench, and bench-durable with fsync on), stand-in endpoint and nginx;
 # about ten minutes. BENCH_ARGS=--quick for a smoke run, BENCH_ARGS="--only burst,sweep" for parts.
 # nginx (TLS + HTTP/2 in front of the stand-in), openssl (a private CA per run) and GNU time
 # (a process's own peak RSS) are installed on first use.
-bench: deps embed-migrations
+bench: deps embed-migrations embed-version
 	@missing=""; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
@@ -111,7 +132,7 @@ bench: deps embed-migrations
 
 # Long fault drills: random SIGKILLs, PostgreSQL restarts and a misbehaving endpoint over many
 # cycles, then nothing lost or doubled (its own cluster "soak"). SOAK_ARGS=--cycles N.
-soak: deps embed-migrations
+soak: deps embed-migrations embed-version
 	$(SWIFT_BUILD) -c release --static-swift-stdlib
 	python3 Benchmarks/soak.py --bin "$$($(SWIFT_BUILD) -c release --static-swift-stdlib --show-bin-path)" $(SOAK_ARGS)
 

@@ -88,6 +88,10 @@ final class Connection {
         }
         shared.record(request)
         shared.state.withLock { $0.requests += 1 }
+        // A Pushgateway for `run --metrics-push`: a PUT of a metrics group is accepted (200, no body).
+        if request.method == "PUT", request.path.hasPrefix("/metrics/job/") {
+            return respond(200, contentType: nil, body: "")
+        }
         if let key = shared.apiKey, request.header("authorization") != "Bearer \(key)" {
             return respond(401, json: "{\"error\":\"invalid API key\"}")
         }

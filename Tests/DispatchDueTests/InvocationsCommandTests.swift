@@ -164,7 +164,7 @@ struct InvocationsCommandTests {
         #expect(first.exitCode == 0, "\(first)")
         let document = try JSONValue.parse(first.stdout)
         #expect(document["status"] == .string("pending"))
-        #expect(document["scheduled_for"] == .string("2024-01-01T00:00:00Z"))
+        #expect(document["scheduled_for"] == .string("2024-01-01T00:00:00.000Z"))
         #expect(document["idempotency_key"] == .string("sched_t1_2024-01-01T00:00:00.000Z_rerun_1"))
         #expect(document["attempt_number"] == .number("1"))
         #expect(document["scheduled_trigger_id"] == .string("t1"))

@@ -508,7 +508,7 @@ struct TriggersCommandTests {
         }
         #expect(all.compactMap { $0["id"]?.stringValue }.sorted() == ["t1", "t2", "t3"])
         let first = try #require(all.first { $0["id"]?.stringValue == "t1" })
-        #expect(first["next_run_at"] == .string("2030-12-31T15:00:00Z"))
+        #expect(first["next_run_at"] == .string("2030-12-31T15:00:00.000Z"))
         #expect(first["last_invocation_status"] == .string("failed"))
         #expect(first["payload"] == .object([("k", .string("v"))]))
 
@@ -538,8 +538,8 @@ struct TriggersCommandTests {
         // Daily at noon from next_run_at on.
         #expect(
             document["upcoming"] == .array([
-                "2030-01-01T12:00:00Z", "2030-01-02T12:00:00Z", "2030-01-03T12:00:00Z", "2030-01-04T12:00:00Z",
-                "2030-01-05T12:00:00Z",
+                "2030-01-01T12:00:00.000Z", "2030-01-02T12:00:00.000Z", "2030-01-03T12:00:00.000Z",
+                "2030-01-04T12:00:00.000Z", "2030-01-05T12:00:00.000Z",
             ].map(JSONValue.string)))
     }
 }

@@ -17,6 +17,10 @@ public enum CommandLineEntry {
             StandardError.writeLine(error.message)
             exit(ExitStatus.usage)
         }
+        if let message = CommandSuggestion.message(for: arguments) {
+            StandardError.writeLine(message)
+            exit(ExitStatus.usage)
+        }
         var command: any ParsableCommand
         do {
             command = try DispatchDueCommand.parseAsRoot(arguments)
@@ -55,7 +59,11 @@ protocol StartupChecked {
 extension RunCommand: StartupChecked {
     func checkSettings() throws {
         try execution.checkGivenSettings()
-        if let metricsFile { try CycleMetrics.checkTarget(metricsFile) }
+        if json && !dryRun {
+            throw ValidationError("--json goes with --dry-run (a cycle's log is JSON with --log-format json)")
+        }
+        if let metricsPath { try CycleMetrics.checkTarget(metricsPath) }
+        _ = try metricsPush.push(caFile: execution.caCertificate)
     }
     var startupLogging: LogOptions? { logging }
 }

@@ -7,7 +7,7 @@ public struct DispatchDueCommand: ParsableCommand {
         commandName: "dispatch-due",
         abstract: "Fire scheduled agent runs: one dispatch cycle against PostgreSQL, then exit.",
         discussion: ExitStatus.rootHelpText,
-        version: DispatchDueVersion.current,
+        version: DispatchDueVersion.versionLine,
         subcommands: [
             RunCommand.self,
             MigrateCommand.self,
@@ -24,7 +24,13 @@ public struct DispatchDueCommand: ParsableCommand {
     public init() {}
 }
 
+/// The build's version and commit, generated at build time by scripts/embed-version.sh
+/// (VERSION file + git describe): `0.1.0` for the tagged commit, `0.1.0-dev+g<sha>` otherwise.
 public enum DispatchDueVersion {
-    public static let current = "0.1.0"
+    public static let current = BuildVersion.version
+    /// The full commit hash (`-dirty` when built with uncommitted changes), or `unknown`.
+    public static let commit = BuildVersion.commit
+    /// What `--version` prints: one line, version then commit.
+    public static let versionLine = "\(current) (commit \(commit))"
 }
 

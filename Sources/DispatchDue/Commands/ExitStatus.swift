@@ -120,6 +120,9 @@ public enum ExitStatus {
 
         \(environmentText)
         \(endpointEnvironmentText)
+
+        TUNABLES FROM THE ENVIRONMENT (the flag wins; same ranges):
+        \(Tunable.helpLines(Tunable.documented.filter { $0 != "--max-lag" }))
         """
 
     /// The bare `dispatch-due`: every command's codes at a glance.
@@ -154,6 +157,7 @@ public enum ExitStatus {
           78   the database URL is malformed
 
         \(environmentText)
+        \(Tunable.helpLines(["--connect-timeout", "--max-lag"]))
         """
 
     /// `dispatch-due migrate`.
@@ -217,7 +221,9 @@ extension ExitStatus {
     static func report(_ message: String, code: Int32, logging: LogOptions?) {
         guard let logging, logging.makeLogger().format == .json else {
             // Messages may quote what an operator typed: no raw control characters on a terminal.
-            StandardError.writeLine(ManagementOutput.escaped(message.replacing("\t", with: " ")))
+            // In the journal the line is an error (`<3>`), not info.
+            StandardError.writeLine(
+                (StandardError.isJournal ? "<3>" : "") + ManagementOutput.escaped(message.replacing("\t", with: " ")))
             return
         }
         logging.makeLogger().error("command.failed", ["exit_code": .int(Int(code)), "message": .string(message)])

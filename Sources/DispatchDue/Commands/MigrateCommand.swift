@@ -22,6 +22,13 @@ public struct MigrateCommand: ParsableCommand {
     @Flag(help: "Show each migration's state (applied, pending, modified) and change nothing.")
     public var status = false
 
+    @Flag(help: "With --status: print one JSON object {\"migrations\": [{\"name\", \"state\", \"applied_at\"}]} (RFC 3339 UTC, milliseconds).")
+    public var json = false
+
+    public func validate() throws {
+        if json && !status { throw ValidationError("--json goes with --status") }
+    }
+
     public init() {}
 
     public func run() throws {
@@ -35,6 +42,18 @@ public struct MigrateCommand: ParsableCommand {
             }
             let connection = try database.connect()
             do {
+                if status && json {
+                    let entries = try migrator.status(on: connection)
+                    let appliedAt = try Self.appliedTimes(on: connection)
+                    let items: [JSONValue] = entries.map { entry in
+                        .object([
+                            ("name", .string(entry.name)), ("state", .string(entry.state.rawValue)),
+                            ("applied_at", entry.state == .pending ? .null : appliedAt[entry.name].map { .string($0) } ?? .null),
+                        ])
+                    }
+                    StandardOutput.writeLine(JSONValue.object([("migrations", .array(items))]).compactText)
+                    return
+                }
                 if status {
                     for entry in try migrator.status(on: connection) {
                         StandardOutput.writeLine(
@@ -52,6 +71,22 @@ public struct MigrateCommand: ParsableCommand {
                 throw ExitStatus.fail(ExitStatus.failure, "dispatch-due migrate: \(error)")
             }
         }
+    }
+}
+
+extension MigrateCommand {
+    /// applied_at of each recorded migration as RFC 3339 UTC with milliseconds, whatever the
+    /// session's TimeZone (none when the table does not exist yet).
+    static func appliedTimes(on connection: borrowing Connection) throws -> [String: String] {
+        let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard try exists.first?.bool("present") == true else { return [:] }
+        var result: [String: String] = [:]
+        for row in try connection.query(
+            "SELECT name, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at FROM schema_migrations")
+        {
+            result[try row.string("name")] = try row.string("at")
+        }
+        return result
     }
 }
 

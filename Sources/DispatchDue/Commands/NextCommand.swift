@@ -37,6 +37,9 @@ public struct NextCommand: ParsableCommand {
     @Flag(name: .long, help: "Read JSON lines from stdin, write one JSON line per input line.")
     var batch = false
 
+    @Flag(name: .long, help: "Print one JSON object {\"next\": [...]} with RFC 3339 UTC instants in milliseconds.")
+    var json = false
+
     public init() {}
 
     public func run() throws {
@@ -45,6 +48,9 @@ public struct NextCommand: ParsableCommand {
             if batch {
                 guard cron == nil, after == nil else {
                     throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: --batch takes its input from stdin; drop --cron and --after")
+                }
+                guard !json else {
+                    throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: --batch already writes JSON lines; drop --json")
                 }
                 NextBatch.run(now: now)
                 return
@@ -70,6 +76,11 @@ public struct NextCommand: ParsableCommand {
                 slots = try CronSchedule(expression: cron, timeZone: tz).nextSlots(after: start, count: count)
             } catch {
                 throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: \(error.message)")
+            }
+            if json {
+                StandardOutput.writeLine(
+                    JSONValue.object([("next", .array(slots.map { .string($0.iso8601Milliseconds) }))]).compactText)
+                return
             }
             StandardOutput.writeLine(slots.map(\.iso8601).joined(separator: "\n"))
         }

@@ -15,16 +15,21 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Show what is due and would be recorded; change nothing and post nothing.")
     public var dryRun = false
 
+    @Flag(help: "With --dry-run: one JSON object per line (RFC 3339 UTC instants in milliseconds).")
+    public var json = false
+
     @Flag(help: "Only heal and record due slots; leave posting to a later cycle (no endpoint needed).")
     public var recordOnly = false
 
-    @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector).", valueName: "PATH"))
+    @Option(help: ArgumentHelp("After the cycle, write Prometheus metrics to this file atomically (node_exporter textfile collector; env DISPATCH_DUE_METRICS_FILE).", valueName: "PATH"))
     public var metricsFile: String?
 
     @Option(help: ArgumentHelp(
         "Delete finished invocations older than this each cycle (bounded batches, about 0.5 s at most): 30d, 12h, 90m, 3600s; 0 keeps everything.",
         valueName: "DURATION"))
     public var retention = RetentionOption(seconds: Retention.defaultRetentionSeconds)
+
+    @OptionGroup public var metricsPush: MetricsPushOptions
 
     public init() {}
 
@@ -33,10 +38,12 @@ public struct RunCommand: ParsableCommand {
         do {
             return try database.connect()
         } catch {
-            if let metricsFile, !dryRun {
+            if !dryRun {
                 var report = CycleReport()
                 report.durationSeconds = deadline.elapsed
-                CycleMetrics(path: metricsFile, logger: logger).writeWithoutDatabase(report)
+                let outcome = Self.outcome(of: error)
+                CycleSummary().log(report, outcome: outcome, to: logger)
+                metricsWriter(logger: logger)?.writeWithoutDatabase(report, outcome: outcome)
             }
             throw error
         }
@@ -61,25 +68,26 @@ public struct RunCommand: ParsableCommand {
                 if dryRun {
                     try SchemaCheck.embedded().verify(
                         on: connection, serverTimeoutSeconds: Self.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime))
-                    try dispatcher.preview(on: connection) { StandardOutput.writeLine($0) }
+                    try dispatcher.preview(on: connection) { StandardOutput.writeLine(json ? DryRunJSON.line($0) : $0) }
                     return
                 }
-                var finished = false  // set when the stages returned; the metrics file says whether they did
+                var failure: (any Error)?  // what ended the stages; the metrics and cycle.finished say how it ended
                 defer {
                     report.durationSeconds = deadline.elapsed
-                    CycleSummary().log(report, to: logger)
-                    if let metricsFile {
+                    let outcome = Self.outcome(of: failure)
+                    CycleSummary().log(report, outcome: outcome, to: logger)
+                    if let writer = metricsWriter(logger: logger) {
                         // After a stop signal the backlog is a nicety: it must not hold the exit up.
                         let limit: StatementLimit = deadline.isStopRequested ? .seconds(1) : deadline.statementLimit()
                         connection.withStatementLimit(limit) {
-                            CycleMetrics(path: metricsFile, logger: logger).write(report, succeeded: finished, backlogFrom: connection)
+                            writer.write(report, outcome: outcome, backlogFrom: connection)
                         }
                     }
                 }
-                // Once, before any work is claimed: a schema this binary does not match is refused.
-                try SchemaCheck.embedded().verify(
-                    on: connection, serverTimeoutSeconds: Self.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime))
                 do {
+                    // Once, before any work is claimed: a schema this binary does not match is refused.
+                    try SchemaCheck.embedded().verify(
+                        on: connection, serverTimeoutSeconds: Self.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime))
                     try dispatcher.run(on: connection, deadline: deadline, report: &report)
                     if !recordOnly {
                         try ExecutionStage(options: execution, logger: logger)
@@ -96,8 +104,10 @@ public struct RunCommand: ParsableCommand {
                     logger.warning("cycle.interrupted", [
                         "reason": .string(deadline.stopReason ?? error.message), "error": .string(error.description),
                     ])
+                } catch {
+                    failure = error
+                    throw error
                 }
-                finished = true
             }
             if let code = StopSignal.exitCode {
                 logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])

@@ -20,10 +20,16 @@ public struct StatusCommand: ParsableCommand {
 
     @OptionGroup public var database: DatabaseOptions
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Exit 1 when a due trigger or runnable invocation has waited longer than this, 0-31536000 (a year).",
+    @Option(name: .customLong("max-lag"), parsing: .unconditional, help: ArgumentHelp(
+        "Exit 1 when a due trigger or runnable invocation has waited longer than this, 0-31536000 (a year; env DISPATCH_DUE_MAX_LAG).",
         valueName: "SECONDS"))
-    public var maxLag: Double?
+    var maxLagFlag: Double?
+    /// --max-lag, else DISPATCH_DUE_MAX_LAG, else none (no health check).
+    public var maxLag: Double? {
+        if let maxLagFlag { return maxLagFlag }
+        guard Tunable.raw("--max-lag") != nil else { return nil }
+        return try? Tunable.double("--max-lag", nil, default: 0, 0...Self.maximumLag, unit: "seconds")
+    }
 
     @Flag(help: "Print one JSON object instead of text.")
     public var json = false
@@ -34,7 +40,7 @@ public struct StatusCommand: ParsableCommand {
     static let maximumLag: Double = 31_536_000
 
     public func validate() throws {
-        if let maxLag { try NumericFlag.check("--max-lag", maxLag, 0...Self.maximumLag, unit: "seconds") }
+        _ = try Tunable.double("--max-lag", maxLagFlag, default: 0, 0...Self.maximumLag, unit: "seconds")
     }
 
     public func run() throws {

@@ -15,17 +15,26 @@ public struct ExecutionOptions: ParsableArguments {
             valueName: "PATH"))
     public var apiKeyFile: String?
 
-    @Option(name: .customLong("cacert"), help: ArgumentHelp("CA bundle for a private CA (TLS is always verified).", valueName: "PATH"))
-    public var caCertificate: String?
+    // Tunables: the flag, else DISPATCH_DUE_<FLAG> (Tunable), else the default.
+    @Option(name: .customLong("cacert"), help: ArgumentHelp("CA bundle for a private CA (TLS is always verified; env DISPATCH_DUE_CACERT).", valueName: "PATH"))
+    var caCertificateFlag: String?
+    public var caCertificate: String? { Tunable.string("--cacert", caCertificateFlag) }
 
-    @Option(parsing: .unconditional, help: "Requests in flight at once, 1-1000.")
-    public var concurrency: Int = 16
+    @Option(name: .customLong("concurrency"), parsing: .unconditional, help: "Requests in flight at once, 1-1000 (default 16; env DISPATCH_DUE_CONCURRENCY).")
+    var concurrencyFlag: Int?
+    public var concurrency: Int { (try? Tunable.int("--concurrency", concurrencyFlag, default: 16, 1...1000)) ?? 16 }
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600.", valueName: "S"))
-    public var requestTimeout: Double = 30
+    @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600 (default 30; env DISPATCH_DUE_REQUEST_TIMEOUT).", valueName: "S"))
+    var requestTimeoutFlag: Double?
+    public var requestTimeout: Double {
+        (try? Tunable.double("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")) ?? 30
+    }
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between status checks of a running execution, 1-86400.", valueName: "S"))
-    public var reconcileInterval: Double = 30
+    @Option(name: .customLong("reconcile-interval"), parsing: .unconditional, help: ArgumentHelp("Seconds between status checks of a running execution, 1-86400 (default 30; env DISPATCH_DUE_RECONCILE_INTERVAL).", valueName: "S"))
+    var reconcileIntervalFlag: Double?
+    public var reconcileInterval: Double {
+        (try? Tunable.double("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")) ?? 30
+    }
 
     public init() {}
 
@@ -34,9 +43,9 @@ public struct ExecutionOptions: ParsableArguments {
     public static let caFileLimit = 1024 * 1024
 
     public func validate() throws {
-        try NumericFlag.check("--concurrency", concurrency, 1...1000)
-        try NumericFlag.check("--request-timeout", requestTimeout, 1...3600, unit: "seconds")
-        try NumericFlag.check("--reconcile-interval", reconcileInterval, 1...86400, unit: "seconds")
+        _ = try Tunable.int("--concurrency", concurrencyFlag, default: 16, 1...1000)
+        _ = try Tunable.double("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")
+        _ = try Tunable.double("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")
     }
 
     /// Every endpoint setting that was given (flag or environment) is usable: the URL is

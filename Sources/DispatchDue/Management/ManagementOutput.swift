@@ -51,7 +51,8 @@ public enum ManagementOutput {
     // MARK: JSON
 
     static func string(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-    static func instant(_ value: Instant?) -> JSONValue { value.map { .string($0.iso8601) } ?? .null }
+    /// JSON output has one time format, as the logs: RFC 3339 UTC with milliseconds.
+    static func instant(_ value: Instant?) -> JSONValue { value.map { .string($0.iso8601Milliseconds) } ?? .null }
     static func number(_ value: Int?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
 
     /// A stored jsonb text as a JSON value (keys in jsonb's order), or null.
@@ -95,7 +96,7 @@ public enum ManagementOutput {
             ("updated_at", instant(record.updatedAt)),
         ]
         if let upcoming {
-            members.append(("upcoming", .array(upcoming.map { .string($0.iso8601) })))
+            members.append(("upcoming", .array(upcoming.map { instant($0) })))
         }
         return .object(members)
     }

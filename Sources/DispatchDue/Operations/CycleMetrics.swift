@@ -21,14 +21,14 @@ public struct MetricFamily: Sendable {
         output += "# HELP \(name) \(MetricFamily.escapeHelp(help))\n"
         output += "# TYPE \(name) \(kind.rawValue)\n"
         for sample in samples {
-            output += name
-            if !sample.labels.isEmpty {
-                output += "{"
-                output += sample.labels.map { "\($0.0)=\"\(MetricFamily.escapeLabel($0.1))\"" }.joined(separator: ",")
-                output += "}"
-            }
-            output += " \(MetricFamily.format(sample.value))\n"
+            output += MetricFamily.seriesKey(name, sample.labels) + " \(MetricFamily.format(sample.value))\n"
         }
+    }
+
+    /// `name{label="value",...}` as written: also the key counters are carried by.
+    static func seriesKey(_ name: String, _ labels: [(String, String)]) -> String {
+        guard !labels.isEmpty else { return name }
+        return name + "{" + labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",") + "}"
     }
 
     static func format(_ value: Double) -> String {
@@ -47,22 +47,72 @@ public struct MetricFamily: Sendable {
     }
 }
 
-/// The `--metrics-file` writer (contract §5): Prometheus text for node_exporter's textfile
-/// collector, replaced atomically after each cycle so the collector never reads half a file.
+/// How a cycle ended: the `outcome` of `cycle.finished`, `dispatch_due_last_exit_code`, and
+/// the labels of the `_total` counters.
+public struct CycleOutcome: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable { case ok, stopped, failed }
+
+    public var kind: Kind
+    public var exitCode: Int32
+    /// Why a failed cycle failed (`dispatch_due_cycle_failures_total{reason}`); nil otherwise.
+    public var reason: String?
+
+    public init(kind: Kind, exitCode: Int32, reason: String? = nil) {
+        self.kind = kind
+        self.exitCode = exitCode
+        self.reason = reason
+    }
+
+    public static let ok = CycleOutcome(kind: .ok, exitCode: 0)
+
+    /// The failure reasons, one per exit code a failed cycle can end with.
+    public static let failureReasons: [(code: Int32, reason: String)] = [
+        (1, "error"), (64, "usage"), (69, "database_unavailable"), (77, "credentials_rejected"),
+        (78, "configuration"),
+    ]
+
+    public static func failed(exitCode: Int32) -> CycleOutcome {
+        CycleOutcome(
+            kind: .failed, exitCode: exitCode,
+            reason: failureReasons.first { $0.code == exitCode }?.reason ?? "error")
+    }
+
+    public static func stopped(exitCode: Int32) -> CycleOutcome { CycleOutcome(kind: .stopped, exitCode: exitCode) }
+
+    /// The log level of `cycle.finished`: a stopped cycle is a warning, a failed one an error.
+    public var logLevel: LogLevel {
+        switch kind {
+        case .ok: return .info
+        case .stopped: return .warning
+        case .failed: return .error
+        }
+    }
+}
+
+/// The `--metrics-file` writer (docs/metrics.md): Prometheus text for node_exporter's textfile
+/// collector, replaced atomically after each cycle so the collector never reads half a file;
+/// and the `--metrics-push` sender (a Pushgateway).
 ///
-/// A file describes the last cycle: its counters (gauges that hold that cycle's counts; sum
-/// them over time in Prometheus), whether it succeeded, when a cycle last succeeded (carried
-/// over from the previous file when this one failed), and the backlog measured afterwards.
+/// Per-cycle values are gauges named `dispatch_due_last_cycle_*`. The `_total` counters are
+/// monotonic across runs: each file carries the previous file's totals plus this cycle's
+/// counts (the file is ours; read bounded and non-blocking). A lost file (a reboot clears
+/// /run) restarts them at zero, which Prometheus' rate() and increase() treat as a reset.
+/// A push carries no counters (a pushed group has no previous value to add to): use the
+/// gauges, and the Pushgateway's own `push_time_seconds`.
 public struct CycleMetrics {
-    public let path: String
+    public let path: String?
+    public let push: MetricsPush?
     public let logger: Logger
 
-    public init(path: String, logger: Logger) {
+    public init(path: String?, push: MetricsPush? = nil, logger: Logger) {
         self.path = path
+        self.push = push
         self.logger = logger
     }
 
     static let lastSuccessName = "dispatch_due_last_success_timestamp_seconds"
+    /// The most a previous file is read (ours is a few KiB).
+    static let previousFileLimit = 1 << 20
 
     /// The target must be a regular file or not exist yet: /dev/null, a directory or a
     /// symlink is refused before the cycle starts (exit 78), never replaced.
@@ -74,9 +124,9 @@ public struct CycleMetrics {
         }
     }
 
-    /// Measures the backlog on `connection` and writes the file. A failure to measure or to
-    /// write is logged, never fatal: the metrics file must not change what the cycle did.
-    public func write(_ report: CycleReport, succeeded: Bool, backlogFrom connection: borrowing Connection) {
+    /// Measures the backlog on `connection`, then writes the file and pushes. A failure to
+    /// measure, write or push is logged, never fatal: metrics must not change what the cycle did.
+    public func write(_ report: CycleReport, outcome: CycleOutcome, backlogFrom connection: borrowing Connection) {
         var backlog: Backlog?
         var scheduleErrors: Int?
         do {
@@ -85,43 +135,71 @@ public struct CycleMetrics {
         } catch {
             logger.warning("metrics.backlog_failed", ["error": .string(String(describing: error))])
         }
-        write(report, succeeded: succeeded, backlog: backlog, scheduleErrors: scheduleErrors)
+        write(report, outcome: outcome, backlog: backlog, scheduleErrors: scheduleErrors)
+    }
+
+    /// The file as it was before the fields below existed: success flag only.
+    public func write(_ report: CycleReport, succeeded: Bool, backlogFrom connection: borrowing Connection) {
+        write(report, outcome: succeeded ? .ok : .failed(exitCode: 1), backlogFrom: connection)
     }
 
     /// A failed cycle that never reached the database: counters and success flag only, so
     /// the file still says the last cycle failed (and keeps the last success time).
-    public func writeWithoutDatabase(_ report: CycleReport) {
-        write(report, succeeded: false, backlog: nil, scheduleErrors: nil)
+    public func writeWithoutDatabase(_ report: CycleReport, outcome: CycleOutcome = .failed(exitCode: 69)) {
+        write(report, outcome: outcome, backlog: nil, scheduleErrors: nil)
     }
 
-    private func write(_ report: CycleReport, succeeded: Bool, backlog: Backlog?, scheduleErrors: Int?) {
+    private func write(_ report: CycleReport, outcome: CycleOutcome, backlog: Backlog?, scheduleErrors: Int?) {
         let finishedAt = backlog?.measuredAt ?? Double(WallClock.nowMilliseconds()) / 1000
         // Bounded and non-blocking: whatever sits at the path, reading it never hangs the cycle.
-        let previous = (try? FileSystem.readRegularFile(path, limit: 1 << 20)).flatMap { CycleMetrics.lastSuccess(in: $0) }
-        let text = CycleMetrics.render(
-            report, succeeded: succeeded, finishedAt: finishedAt,
-            lastSuccessAt: succeeded ? finishedAt : previous,
-            backlog: backlog, scheduleErrorTriggers: scheduleErrors)
-        do {
-            try FileSystem.writeAtomically(text, to: path)
-        } catch {
-            logger.error("metrics.write_failed", ["path": .string(path), "error": .string(error.description)])
+        let previous = path.flatMap { try? FileSystem.readRegularFile($0, limit: Self.previousFileLimit) }
+        let succeeded = outcome.kind != .failed
+        let lastSuccessAt = succeeded ? finishedAt : previous.flatMap { CycleMetrics.lastSuccess(in: $0) }
+        if let path {
+            let text = CycleMetrics.render(
+                report, succeeded: succeeded, finishedAt: finishedAt, lastSuccessAt: lastSuccessAt,
+                backlog: backlog, scheduleErrorTriggers: scheduleErrors, outcome: outcome,
+                previousTotals: previous.map(CycleMetrics.totals(in:)) ?? [:])
+            do {
+                try FileSystem.writeAtomically(text, to: path)
+            } catch {
+                logger.error("metrics.write_failed", ["path": .string(path), "error": .string(error.description)])
+            }
+        }
+        if let push {
+            let text = CycleMetrics.render(
+                report, succeeded: succeeded, finishedAt: finishedAt, lastSuccessAt: lastSuccessAt,
+                backlog: backlog, scheduleErrorTriggers: scheduleErrors, outcome: outcome, counters: false)
+            push.send(text, logger: logger)
         }
     }
 
     /// The file's text. `lastSuccessAt` nil (no cycle ever succeeded) leaves that metric out,
     /// so an alert on its absence fires; `backlog` nil (not measurable) leaves the gauges out.
+    /// `previousTotals` (series → value, from the previous file) are added to this cycle's
+    /// counts; `counters` false leaves the `_total` families out (a push).
     public static func render(
         _ report: CycleReport, succeeded: Bool, finishedAt: Double, lastSuccessAt: Double?,
-        backlog: Backlog?, scheduleErrorTriggers: Int?
+        backlog: Backlog?, scheduleErrorTriggers: Int?, outcome: CycleOutcome? = nil,
+        previousTotals: [String: Double] = [:], counters: Bool = true
     ) -> String {
+        let outcome = outcome ?? (succeeded ? .ok : .failed(exitCode: 1))
+        let invocationResults: [(String, Int)] = [
+            ("posted", report.posted), ("accepted", report.accepted), ("completed", report.completed),
+            ("retried", report.retried), ("failed", report.failed), ("cancelled", report.cancelled),
+            ("released", report.released), ("reconciled", report.reconciled),
+        ]
         var families: [MetricFamily] = [
             MetricFamily(
-                "dispatch_due_build_info", "Always 1; the version label names the dispatcher build.",
-                [([("version", DispatchDueVersion.current)], 1)]),
+                "dispatch_due_build_info", "Always 1; the labels name the dispatcher build (version and git commit).",
+                [([("version", DispatchDueVersion.current), ("commit", DispatchDueVersion.commit)], 1)]),
             MetricFamily(
                 "dispatch_due_last_cycle_success", help: "1 when the last cycle finished its work, 0 when it failed.",
                 value: succeeded ? 1 : 0),
+            MetricFamily(
+                "dispatch_due_last_exit_code",
+                help: "The exit code the last cycle ended with (0 ok, 130/143 stopped, others failed; docs/exit-codes.md).",
+                value: Double(outcome.exitCode)),
             MetricFamily(
                 "dispatch_due_last_cycle_timestamp_seconds",
                 help: "When the last cycle finished (Unix time, database clock when reachable).", value: finishedAt),
@@ -136,10 +214,7 @@ public struct CycleMetrics {
             MetricFamily(
                 "dispatch_due_last_cycle_invocations", .gauge,
                 "Invocations the last cycle handled, by what happened to them.",
-                [("posted", report.posted), ("accepted", report.accepted), ("completed", report.completed),
-                 ("retried", report.retried), ("failed", report.failed), ("cancelled", report.cancelled),
-                 ("released", report.released), ("reconciled", report.reconciled)]
-                    .map { ([("result", $0.0)], Double($0.1)) }),
+                invocationResults.map { ([("result", $0.0)], Double($0.1)) }),
             MetricFamily(
                 "dispatch_due_last_cycle_triggers", .gauge,
                 "Triggers the last cycle scheduled (healed) or marked with a schedule error.",
@@ -151,6 +226,34 @@ public struct CycleMetrics {
                 value: report.maxSlotLagSeconds),
         ]
         families += PolicyMetrics.families(report)
+        if counters {
+            // Every series is written from the first file on (at 0), so rate() sees its start.
+            func counter(_ name: String, _ help: String, _ label: String, _ counts: [(String, Int)]) -> MetricFamily {
+                MetricFamily(name, .counter, help, counts.map { value, count in
+                    let labels = [(label, value)]
+                    let previous = previousTotals[MetricFamily.seriesKey(name, labels)] ?? 0
+                    return (labels, previous + Double(count))
+                })
+            }
+            families += [
+                counter(
+                    "dispatch_due_cycles_total", "Cycles run, by how they ended (ok, stopped by a signal, failed).",
+                    "outcome", CycleOutcome.Kind.allCases.map { ($0.rawValue, $0 == outcome.kind ? 1 : 0) }),
+                counter(
+                    "dispatch_due_cycle_failures_total",
+                    "Failed cycles, by reason (the exit code's meaning: database_unavailable 69, configuration 78, credentials_rejected 77, usage 64, error 1).",
+                    "reason", CycleOutcome.failureReasons.map { ($0.reason, outcome.reason == $0.reason ? 1 : 0) }),
+                counter(
+                    "dispatch_due_slots_total", "Slots recorded as invocations, or skipped by the misfire policy.",
+                    "result", [("recorded", report.recorded), ("skipped", report.skippedSlots)]),
+                counter(
+                    "dispatch_due_invocations_total", "Invocations handled, by what happened to them.",
+                    "result", invocationResults),
+                counter(
+                    "dispatch_due_triggers_total", "Triggers scheduled (healed) or marked with a schedule error.",
+                    "result", [("healed", report.healed), ("schedule_error", report.scheduleErrors)]),
+            ]
+        }
         if let lastSuccessAt {
             families.append(MetricFamily(
                 lastSuccessName, help: "When a cycle last finished its work (Unix time).", value: lastSuccessAt))
@@ -200,6 +303,23 @@ public struct CycleMetrics {
             return Double(line.dropFirst(lastSuccessName.count + 1))
         }
         return nil
+    }
+
+    /// The `dispatch_due_*_total` samples of a previous file, by series (`name{labels}` as
+    /// written). Anything else, and values that are not finite and non-negative, are ignored:
+    /// a damaged file restarts those counters at zero rather than carrying garbage.
+    static func totals(in text: String) -> [String: Double] {
+        var totals: [String: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("dispatch_due_") {
+            guard let space = line.lastIndex(of: " ") else { continue }
+            let series = line[..<space]
+            let name = series.prefix { $0 != "{" }
+            guard name.hasSuffix("_total"), let value = Double(line[line.index(after: space)...]),
+                value.isFinite, value >= 0
+            else { continue }
+            totals[String(series)] = value
+        }
+        return totals
     }
 }
 

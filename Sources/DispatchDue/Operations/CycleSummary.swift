@@ -23,8 +23,14 @@ public struct CycleSummary {
         ] + PolicyMetrics.summaryFields(report)
     }
 
-    public func log(_ report: CycleReport, to logger: Logger) {
-        logger.log(.info, "cycle.finished", fields: fields(report))
+    /// With an outcome, the line says how the cycle ended (`outcome`, `exit_code`) and is a
+    /// warning when it was stopped, an error when it failed.
+    public func log(_ report: CycleReport, outcome: CycleOutcome? = nil, to logger: Logger) {
+        guard let outcome else { return logger.log(.info, "cycle.finished", fields: fields(report)) }
+        logger.log(
+            outcome.logLevel, "cycle.finished",
+            fields: fields(report) + [("outcome", .string(outcome.kind.rawValue)), ("exit_code", .int(Int(outcome.exitCode)))]
+                + (outcome.reason.map { [("reason", LogValue.string($0))] } ?? []))
     }
 
     /// Milliseconds are enough for people and collectors; more digits are noise.

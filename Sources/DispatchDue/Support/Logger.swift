@@ -49,6 +49,26 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         }
     }
 
+    /// What log platforms read (Google Cloud Logging's `severity`; upper case as it expects).
+    public var severity: String {
+        switch self {
+        case .debug: return "DEBUG"
+        case .info: return "INFO"
+        case .warning: return "WARNING"
+        case .error: return "ERROR"
+        }
+    }
+
+    /// The syslog priority journald reads from a `<N>` line prefix (sd-daemon(3)).
+    public var syslogPriority: Int {
+        switch self {
+        case .debug: return 7
+        case .info: return 6
+        case .warning: return 4
+        case .error: return 3
+        }
+    }
+
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
@@ -58,6 +78,9 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// One line per event on stderr: a JSON object (for collectors) or `key=value` text (for people).
 /// Fields keep their order; ids (tenant, project, agent, trigger, invocation, slot) go in fields.
+/// `context` fields (the cycle id) end every line; they are rendered once, when
+/// the logger is made. With `syslogPrefix` (stderr is the journal) each line starts with `<N>`,
+/// the syslog priority of its level, which journald strips and records as the line's priority.
 public struct Logger: Sendable {
     public var format: LogFormat
     public var minimumLevel: LogLevel
@@ -65,17 +88,26 @@ public struct Logger: Sendable {
     public var sink: @Sendable (String) -> Void
     /// Host-side wall clock for the `time` field (the database clock drives scheduling, not logs).
     public var clock: @Sendable () -> String
+    public var syslogPrefix: Bool
+    /// The context fields, already rendered in each format.
+    private let jsonContext: String
+    private let textContext: String
 
     public init(
         format: LogFormat? = nil,
         minimumLevel: LogLevel = .info,
         sink: @escaping @Sendable (String) -> Void = { StandardError.writeLine($0) },
-        clock: @escaping @Sendable () -> String = { WallClock.nowISO8601Milliseconds() }
+        clock: @escaping @Sendable () -> String = { WallClock.nowISO8601Milliseconds() },
+        context: [(String, LogValue)] = [],
+        syslogPrefix: Bool = false
     ) {
         self.format = format ?? (StandardError.isTerminal ? .text : .json)
         self.minimumLevel = minimumLevel
         self.sink = sink
         self.clock = clock
+        self.syslogPrefix = syslogPrefix
+        jsonContext = context.map { ",\(JSONValue.quoted($0.0)):\($0.1.jsonText)" }.joined()
+        textContext = context.map { " \($0.0)=\($0.1.plainText)" }.joined()
     }
 
     public func log(_ level: LogLevel, _ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) {
@@ -84,15 +116,17 @@ public struct Logger: Sendable {
 
     public func log(_ level: LogLevel, _ event: String, fields: [(String, LogValue)]) {
         guard level >= minimumLevel else { return }
+        var line = syslogPrefix ? "<\(level.syslogPriority)>" : ""
         switch format {
         case .json:
-            var line = "{\"time\":\(JSONValue.quoted(clock())),\"level\":\"\(level.name)\",\"event\":\(JSONValue.quoted(event))"
+            line += "{\"time\":\(JSONValue.quoted(clock())),\"level\":\"\(level.name)\",\"severity\":\"\(level.severity)\""
+            line += ",\"event\":\(JSONValue.quoted(event))"
             for (key, value) in fields { line += ",\(JSONValue.quoted(key)):\(value.jsonText)" }
-            sink(line + "}")
+            sink(line + jsonContext + "}")
         case .text:
-            var line = "\(clock()) \(level.name.uppercased().padding(7)) \(event)"
+            line += "\(clock()) \(level.name.uppercased().padding(7)) \(event)"
             for (key, value) in fields { line += " \(key)=\(value.plainText)" }
-            sink(line)
+            sink(line + textContext)
         }
     }
 

@@ -12,6 +12,18 @@ public enum StandardError {
     }
 
     public static var isTerminal: Bool { isatty(2) == 1 }
+
+    /// stderr is connected to the systemd journal: JOURNAL_STREAM ("device:inode", set by
+    /// systemd for StandardError=journal) names the very file stderr is (systemd.exec(5)). A
+    /// variable inherited by a process whose stderr was redirected elsewhere does not match.
+    public static let isJournal: Bool = {
+        guard let value = Environment.get("JOURNAL_STREAM") else { return false }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var info = stat()
+        guard fstat(2, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }()
 }
 
 /// Writes to stdout through one write(2) per call.
