@@ -58,7 +58,8 @@ swift-check:
 embed-migrations:
 	@scripts/embed-migrations.sh
 
-# Sources/DispatchDue/Support/BuildVersion.swift: VERSION + the git commit (not committed).
+# Sources/CBuildInfo/build_version.h: VERSION + the git commit (not committed; without it the
+# binary says 0.0.0-unknown, so a plain `swift build` of a fresh clone still works).
 embed-version:
 	@scripts/embed-version.sh
 

@@ -29,6 +29,8 @@ let package = Package(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // The build's version and commit (scripts/embed-version.sh; a fallback without it).
+        .target(name: "CBuildInfo"),
         // Cron parsing, TZif time zones and next-slot computation; knows nothing of databases.
         .target(name: "Schedules", swiftSettings: strict),
         // libpq wrapper; knows nothing of cron.
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "DispatchDue",
             dependencies: [
-                "Schedules", "Postgres", "CCurl",
+                "Schedules", "Postgres", "CCurl", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

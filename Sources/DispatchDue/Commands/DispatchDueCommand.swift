@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBuildInfo
 
 /// The `dispatch-due` command line. Each subcommand only parses and reports;
 /// the work is done by the types it calls.
@@ -27,9 +28,9 @@ public struct DispatchDueCommand: ParsableCommand {
 /// The build's version and commit, generated at build time by scripts/embed-version.sh
 /// (VERSION file + git describe): `0.1.0` for the tagged commit, `0.1.0-dev+g<sha>` otherwise.
 public enum DispatchDueVersion {
-    public static let current = BuildVersion.version
+    public static let current = String(cString: dd_build_version())
     /// The full commit hash (`-dirty` when built with uncommitted changes), or `unknown`.
-    public static let commit = BuildVersion.commit
+    public static let commit = String(cString: dd_build_commit())
     /// What `--version` prints: one line, version then commit.
     public static let versionLine = "\(current) (commit \(commit))"
 }
