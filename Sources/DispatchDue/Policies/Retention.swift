@@ -101,12 +101,15 @@ public struct Retention {
 }
 
 /// `--retention` values: `0` (keep everything), or a whole number with a unit `s`, `m`, `h`,
-/// `d` (30d, 12h, 90m, 3600s). A bare number is seconds.
+/// `d` (30d, 12h, 90m, 3600s). Any other bare number is refused: `--retention 30` meant as days
+/// would otherwise delete all but the newest finished invocation of every trigger.
 public enum RetentionDuration {
     public static func parse(_ text: String) -> Int64? {
+        if text == "0" { return 0 }
         guard let last = text.last else { return nil }
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
-        let (digits, unit) = units[last].map { (text.dropLast(), $0) } ?? (Substring(text), 1)
+        guard let unit = units[last] else { return nil }
+        let digits = text.dropLast()
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.count <= 12,
               let value = Int64(digits)
         else { return nil }
