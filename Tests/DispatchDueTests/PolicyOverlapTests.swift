@@ -228,4 +228,32 @@ struct PolicyOverlapTests {
             #expect(own == own.sorted(), "\(own)")
         }
     }
+
+    @Test("run --dry-run says which slots the overlap policy would record skipped, and writes nothing")
+    func dryRunShowsOverlapSkips() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        // Each trigger has one running invocation. `all` with four or more missed minutes:
+        // buffer_one lets one more wait (2 − 1), the rest would be skipped; skip (misfire latest,
+        // one slot) would skip its only slot; allow never skips.
+        for (id, overlap, misfire) in [("bp", "buffer_one", "all"), ("sk", "skip", "latest"), ("al", "allow", "latest")] {
+            try PolicyFixture.trigger(
+                connection, id: id, overlap: overlap, misfire: misfire,
+                nextRunAt: "date_trunc('minute', now()) - interval '3 minutes'")
+            try PolicyFixture.invocation(
+                connection, trigger: id, slot: "date_trunc('minute', now()) - interval '1 hour'", status: "running",
+                executionID: "run-\(id)", leaseSeconds: 600)
+        }
+        let result = try ChildProcess.run("dispatch-due", ["run", "--dry-run"], extraEnvironment: ["DATABASE_URL": database.url])
+        #expect(result.exitCode == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let bufferedSlots = lines.filter { $0.hasPrefix("would record t1/bp slot ") }.count
+        #expect(bufferedSlots >= 4, "\(result.stdout)")
+        #expect(lines.contains("would record \(bufferedSlots - 1) slot(s) of t1/bp as skipped (overlap_policy buffer_one: an invocation is unfinished)"), "\(result.stdout)")
+        #expect(lines.contains("would record 1 slot(s) of t1/sk as skipped (overlap_policy skip: an invocation is unfinished)"), "\(result.stdout)")
+        #expect(!result.stdout.contains("t1/al as skipped"), "\(result.stdout)")
+        #expect(lines.last?.contains("(\(bufferedSlots) of them as skipped by the overlap policy)") == true, "\(result.stdout)")
+        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "3")
+    }
 }

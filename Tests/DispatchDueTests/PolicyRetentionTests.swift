@@ -88,13 +88,13 @@ struct PolicyRetentionTests {
     }
 
     @Test("--retention values", arguments: [
-        ("0", Int64(0)), ("30d", 2_592_000), ("12h", 43_200), ("90m", 5_400), ("3600s", 3_600), ("45", 45),
+        ("0", Int64(0)), ("30d", 2_592_000), ("12h", 43_200), ("90m", 5_400), ("3600s", 3_600), ("0d", 0),
     ])
     func durations(_ text: String, _ seconds: Int64) {
         #expect(RetentionDuration.parse(text) == seconds)
     }
 
-    @Test("bad --retention values are usage errors", arguments: ["", "d", "-1d", "1w", "1.5h", "30 d", "99999999999999d"])
+    @Test("bad --retention values are usage errors", arguments: ["", "d", "-1d", "1w", "1.5h", "30 d", "99999999999999d", "30", "45", "00"])
     func badDurations(_ text: String) throws {
         #expect(RetentionDuration.parse(text) == nil)
         let result = try ChildProcess.run("dispatch-due", ["prune", "--retention", text], extraEnvironment: ["DATABASE_URL": "dbname=none"])

@@ -157,23 +157,6 @@ public struct DispatchStage {
         LIMIT $1
         """
 
-    /// Invocations first (contract §2 step 3): ON CONFLICT on the per-tenant idempotency key makes a
-    /// slot recorded twice a no-op, whoever recorded it first.
-    static let insertInvocations = """
-        INSERT INTO scheduled_trigger_invocations
-            (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,
-             scheduled_for, idempotency_key, resolved_payload)
-        SELECT t.tenant_id, gen_random_uuid()::text, t.project_id, t.agent_id, t.id, t.ref, 'pending',
-               to_timestamp(u.slot), u.idempotency_key, t.payload
-        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[]) WITH ORDINALITY
-             AS u(tenant_id, trigger_id, slot, idempotency_key, position)
-        JOIN scheduled_triggers t ON t.tenant_id = u.tenant_id AND t.id = u.trigger_id
-        ORDER BY u.position
-        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-        RETURNING tenant_id, id, project_id, agent_id, scheduled_trigger_id,
-                  \(TimestampSQL.epoch("scheduled_for")) AS slot
-        """
-
     /// Then advance: cron to the next slot after the ones fired, one-time to NULL for good.
     static let advanceTriggers = """
         UPDATE scheduled_triggers t
@@ -293,16 +276,34 @@ public struct DispatchStage {
             }
             let due = try connection.query(Self.selectDue, [10_000, PostgresArray([String?]()), PostgresArray([String?]())])
             var total = 0
+            var slots = SlotRows()
             for row in due {
                 let trigger = try DueTrigger(row)
                 let plan = trigger.plan(now: try Self.databaseNow(row).instant, schedules: &schedules)
                 let name = "\(trigger.tenantID)/\(trigger.id)"
-                for slot in plan.slots { output("would record \(name) slot \(slot.iso8601)") }
+                for slot in plan.slots {
+                    output("would record \(name) slot \(slot.iso8601)")
+                    slots.append(tenant: trigger.tenantID, triggerID: trigger.id, slot: slot)
+                }
                 total += plan.slots.count
                 if plan.skipped > 0 { output("would skip \(plan.skipped) missed slot(s) of \(name) (\(trigger.policy.rawValue))") }
                 if let error = plan.scheduleError { output("would mark \(name) with schedule_error: \(error)") }
             }
-            output("\(due.count) due trigger(s), \(total) slot(s) would be recorded; nothing was changed")
+            // contract §6 overlap, decided by the statement the record step runs. One statement, as
+            // the record step binds a whole batch: a trigger's slots split over two would rank wrong.
+            var overlapSkips = 0
+            if !slots.isEmpty {
+                for row in try connection.query(PolicyInsert.previewSkips, slots.parameters) {
+                    let skipped = try row.int("skipped")
+                    overlapSkips += skipped
+                    output("""
+                        would record \(skipped) slot(s) of \(row["tenant_id"] ?? "")/\(row["trigger_id"] ?? "") as skipped \
+                        (overlap_policy \(row["overlap_policy"] ?? ""): an invocation is unfinished)
+                        """)
+                }
+            }
+            let overlapNote = overlapSkips > 0 ? " (\(overlapSkips) of them as skipped by the overlap policy)" : ""
+            output("\(due.count) due trigger(s), \(total) slot(s) would be recorded\(overlapNote); nothing was changed")
         }
     }
 }
@@ -416,7 +417,7 @@ struct TriggerUpdates {
     }
 }
 
-/// Column arrays for `insertInvocations`.
+/// Column arrays for `PolicyInsert.insertInvocations`.
 struct SlotRows {
     var tenants: [String?] = [], triggerIDs: [String?] = [], slots: [String?] = [], keys: [String?] = []
 

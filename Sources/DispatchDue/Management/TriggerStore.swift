@@ -284,7 +284,12 @@ public struct TriggerStore {
         """
 
     /// contract §6: disabling cancels scheduled slots (`sched_…`), not a run a person asked for (`manual_…`).
-    static let cancelScheduledPending = cancelAllPending + " AND idempotency_key NOT LIKE 'manual\\_%'"
+    static let cancelScheduledPending = """
+        UPDATE scheduled_trigger_invocations
+        SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL
+        WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
+          AND idempotency_key NOT LIKE 'manual\\_%'
+        """
 
     static let selectPendingSlots = """
         SELECT id, \(TimestampSQL.epoch("scheduled_for")) AS slot

@@ -2,8 +2,9 @@ import Postgres
 import Schedules
 
 /// contract §6 at record time: the statement that records slots (the dispatch stage and backfill)
-/// with the trigger's overlap policy and jitter applied. Bound like
-/// `DispatchStage.insertInvocations` (tenant, trigger, slot as epoch seconds, key arrays).
+/// with the trigger's overlap policy and jitter applied. Bound to `SlotRows.parameters`
+/// (tenant, trigger, slot as epoch seconds, key arrays). Like every slot insert, ON CONFLICT on
+/// the per-tenant idempotency key makes a slot recorded twice a no-op, whoever recorded it first.
 ///
 /// Overlap, set-based and in slot order: only slots not recorded yet take part; each gets its
 /// rank among the batch's new slots of its trigger, and the trigger's unfinished (pending or
@@ -27,7 +28,9 @@ enum PolicyInsert {
         "(('x' || left(md5(\(key)), 8))::bit(32)::int8 % (\(jitter)::int8 * 1000))"
     }
 
-    static let insertInvocations = """
+    /// The overlap decision, shared by the insert and the `run --dry-run` preview so both apply
+    /// one rule: `planned` has a row per new slot, `skipped` and `blocker` decided.
+    static let planSlots = """
         WITH fresh AS (
             SELECT u.tenant_id, u.trigger_id, u.slot, u.idempotency_key, u.position,
                    gen_random_uuid()::text AS new_id,
@@ -72,6 +75,9 @@ enum PolicyInsert {
             LEFT JOIN decided b
                    ON b.tenant_id = d.tenant_id AND b.trigger_id = d.trigger_id AND b.rank = d.capacity
         )
+        """
+
+    static let insertInvocations = planSlots + """
         INSERT INTO scheduled_trigger_invocations
             (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,
              scheduled_for, idempotency_key, resolved_payload, next_attempt_at, completed_at, last_error,
@@ -96,6 +102,16 @@ enum PolicyInsert {
         RETURNING tenant_id, id, project_id, agent_id, scheduled_trigger_id, status, last_error,
                   floor(extract(epoch FROM scheduled_for))::int8 AS slot,
                   coalesce(extract(epoch FROM next_attempt_at - scheduled_for), 0)::float8 AS jitter_seconds
+        """
+
+    /// `run --dry-run`: per trigger, how many of the given slots the overlap policy would record
+    /// `skipped` (only triggers with some). Writes nothing.
+    static let previewSkips = planSlots + """
+        SELECT tenant_id, trigger_id, overlap_policy, count(*) FILTER (WHERE skipped) AS skipped
+        FROM planned
+        GROUP BY tenant_id, trigger_id, overlap_policy
+        HAVING count(*) FILTER (WHERE skipped) > 0
+        ORDER BY tenant_id, trigger_id
         """
 }
 

@@ -59,13 +59,24 @@ public struct Retention {
             USING doomed d
             WHERE i.tenant_id = d.tenant_id AND i.id = d.id
             RETURNING i.tenant_id, i.scheduled_trigger_id, i.scheduled_for, i.idempotency_key
+        ), through AS (
+            SELECT tenant_id, scheduled_trigger_id, max(scheduled_for) AS through
+            FROM deleted WHERE idempotency_key NOT LIKE 'manual\\_%'
+            GROUP BY tenant_id, scheduled_trigger_id
+        ), locked AS (
+            -- Trigger rows locked in key order: concurrent dispatchers pruning rows of the same
+            -- triggers then wait for each other instead of deadlocking on the order the
+            -- UPDATE's join happens to visit them.
+            SELECT t.tenant_id, t.id, m.through
+            FROM scheduled_triggers t
+            JOIN through m ON t.tenant_id = m.tenant_id AND t.id = m.scheduled_trigger_id
+            ORDER BY t.tenant_id, t.id
+            FOR UPDATE OF t
         ), marks AS (
             UPDATE scheduled_triggers t
-            SET pruned_through = greatest(t.pruned_through, m.through)
-            FROM (SELECT tenant_id, scheduled_trigger_id, max(scheduled_for) AS through
-                  FROM deleted WHERE idempotency_key NOT LIKE 'manual\\_%'
-                  GROUP BY tenant_id, scheduled_trigger_id) m
-            WHERE t.tenant_id = m.tenant_id AND t.id = m.scheduled_trigger_id
+            SET pruned_through = greatest(t.pruned_through, l.through)
+            FROM locked l
+            WHERE t.tenant_id = l.tenant_id AND t.id = l.id
         )
         SELECT count(*) AS n FROM deleted
         """
@@ -101,12 +112,15 @@ public struct Retention {
 }
 
 /// `--retention` values: `0` (keep everything), or a whole number with a unit `s`, `m`, `h`,
-/// `d` (30d, 12h, 90m, 3600s). A bare number is seconds.
+/// `d` (30d, 12h, 90m, 3600s). Any other bare number is refused: `--retention 30` meant as days
+/// would otherwise delete all but the newest finished invocation of every trigger.
 public enum RetentionDuration {
     public static func parse(_ text: String) -> Int64? {
+        if text == "0" { return 0 }
         guard let last = text.last else { return nil }
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
-        let (digits, unit) = units[last].map { (text.dropLast(), $0) } ?? (Substring(text), 1)
+        guard let unit = units[last] else { return nil }
+        let digits = text.dropLast()
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.count <= 12,
               let value = Int64(digits)
         else { return nil }
