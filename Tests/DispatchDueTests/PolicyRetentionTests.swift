@@ -87,6 +87,35 @@ struct PolicyRetentionTests {
         #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "4")
     }
 
+    @Test("a retention that cannot delete is logged as retention.failed; the cycle's own work stands and it exits 0")
+    func retentionRefused() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        _ = try Self.seed(connection)
+        // Any DELETE on invocations fails, as it would for a role without the grant.
+        try connection.query("""
+            CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'deletes refused by the test'; END; $$
+            """)
+        try connection.query("""
+            CREATE TRIGGER refuse_delete BEFORE DELETE ON scheduled_trigger_invocations
+                FOR EACH ROW EXECUTE FUNCTION refuse_delete()
+            """)
+        // A healthy one-time trigger due now, to show the cycle still records it.
+        try connection.query("""
+            INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at)
+            VALUES ('t2', 'due', 'p', 'a', 'due now', now() - interval '1 minute')
+            """)
+        let result = try runCycle(database, ["--record-only"])
+        #expect(result.exitCode == 0, "\(result)")
+        let failures = logLines(result.stderr, event: "retention.failed")
+        #expect(failures.count == 1, "\(result.stderr)")
+        #expect(failures.first?.contains("deletes refused by the test") == true)
+        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE tenant_id = 't2'") == "1")
+        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "10")
+    }
+
     @Test("--retention values", arguments: [
         ("0", Int64(0)), ("30d", 2_592_000), ("12h", 43_200), ("90m", 5_400), ("3600s", 3_600), ("0d", 0),
     ])

@@ -94,9 +94,16 @@ public struct RunCommand: ParsableCommand {
                             .run(on: connection, deadline: deadline, report: &report)
                     }
                     if !deadline.isPassed {
-                        report.pruned = try Retention(
-                            retentionSeconds: retention.seconds, timeBudgetSeconds: Retention.cycleTimeBudgetSeconds
-                        ).run(on: connection, logger: logger).deleted
+                        // Housekeeping after the cycle's work: a refused DELETE (a role without the
+                        // grant) or a deadlock with a concurrent prune is logged loudly every cycle,
+                        // but does not fail a cycle whose runs were dispatched.
+                        do {
+                            report.pruned = try Retention(
+                                retentionSeconds: retention.seconds, timeBudgetSeconds: Retention.cycleTimeBudgetSeconds
+                            ).run(on: connection, logger: logger).deleted
+                        } catch let error as PostgresError where error.kind == .statement {
+                            logger.error("retention.failed", ["error": .string(error.description)])
+                        }
                     }
                 } catch let error as PostgresError where error.kind == .cancelled {
                     // A statement blocked past max runtime or a stop: its transaction rolled back,
