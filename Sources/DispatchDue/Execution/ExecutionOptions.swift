@@ -18,8 +18,10 @@ public struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("cacert"), help: ArgumentHelp("CA bundle for a private CA (TLS is always verified).", valueName: "PATH"))
     public var caCertificate: String?
 
-    @Option(parsing: .unconditional, help: "Requests in flight at once, 1-1000.")
-    public var concurrency: Int = 16
+    @Option(
+        parsing: .unconditional,
+        help: "Most requests in flight at once, 1-1000; the dispatcher adapts below it to the endpoint's answers.")
+    public var concurrency: Int = ExecutionSettings.defaultConcurrency
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600.", valueName: "S"))
     public var requestTimeout: Double = 30
@@ -222,18 +224,30 @@ public struct ExecutionSettings: Sendable {
     /// Seconds given to requests in flight after a stop (contract §2 step 6).
     public var stopGraceSeconds: Double = 10
 
-    public init(concurrency: Int = 16, requestTimeoutSeconds: Double = 30, reconcileIntervalSeconds: Double = 30) {
+    /// The default ceiling of requests in flight (issue 14). Against a remote API the limit is
+    /// concurrency × latency: a burst of N runs at latency L takes about N·L/C. 256 drains a
+    /// 10,000-trigger burst at 200 ms in about 8 s, and still within a 50 s cycle at up to
+    /// about 1 s of latency. Over HTTP/2 that is 3 connections (100 streams each, curl's
+    /// default), over HTTP/1.1 256 sockets, well under the usual 1,024 descriptors. The
+    /// adaptive limit starts at 8 and only climbs while the endpoint answers healthily.
+    public static let defaultConcurrency = 256
+
+    public init(
+        concurrency: Int = ExecutionSettings.defaultConcurrency, requestTimeoutSeconds: Double = 30,
+        reconcileIntervalSeconds: Double = 30
+    ) {
         self.concurrency = concurrency
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
     }
 
-    /// Invocations claimed per statement: two rounds of requests.
-    var claimSize: Int { concurrency * 2 }
+    /// Invocations claimed per statement: two rounds of requests at the current adaptive limit.
+    func claimSize(limit: Int) -> Int { max(1, limit) * 2 }
 
     /// A claimed invocation waits behind at most about three rounds of requests before its own
     /// (the queue is refilled below one round), so the lease covers four request timeouts —
-    /// always more than the twice the contract asks for (docs/contract.md §2).
+    /// always more than the twice the contract asks for (docs/contract.md §2). When the limit
+    /// drops after a claim, a job whose lease no longer covers a request is put back unsent.
     var leaseSeconds: Double { requestTimeoutSeconds * 4 + 10 }
 
     var connectTimeoutSeconds: Double { min(10, requestTimeoutSeconds) }
