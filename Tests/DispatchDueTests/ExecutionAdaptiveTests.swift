@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DispatchDue
 import DispatchDueTestSupport
 import Postgres
@@ -73,5 +76,54 @@ struct ExecutionAdaptiveTests {
         #expect(counts["running"] == runs - (counts["pending"] ?? 0))
         #expect((counts["pending"] ?? 0) == second.filter(\.shed).count)
         #expect(counts["pending"] == nil, "\(counts)")
+    }
+}
+
+/// Leftover of the hardening (issue 14, item 4a): a claim statement cancelled at a stop is a
+/// stop of the pipeline, not an error thrown out of it.
+@Suite("Execution interrupted statements")
+struct ExecutionInterruptedStatementTests {
+    @Test("a claim blocked by a lock and cancelled at SIGTERM: the stage stops as on any stop (exit 143, nothing claimed, nothing posted)")
+    func claimCancelledAtStop() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let standIn = try StandIn()
+        defer { standIn.stop() }
+        let connection = try database.connect()
+        try ExecutionFixture.trigger(connection)
+        try ExecutionFixture.invocations(connection, count: 10)
+        // Reads go on (the cycle's checks), every write to the invocations waits: the claim,
+        // an UPDATE, is the first statement of the cycle that writes them.
+        let blocker = try database.connect()
+        try blocker.query("BEGIN")
+        try blocker.query("LOCK TABLE scheduled_trigger_invocations IN SHARE ROW EXCLUSIVE MODE")
+        let dispatcher = try ChildProcess(
+            "dispatch-due", ["run", "--log-format", "json"],
+            environment: ExecutionFixture.environment([
+                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            ]))
+        let start = monotonicSeconds()
+        var waiting = "0"
+        while waiting == "0", monotonicSeconds() - start < 30 {
+            usleep(50_000)
+            waiting = try scalar(blocker, """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE SKIP LOCKED%'
+                """) ?? "0"
+        }
+        #expect(waiting == "1", "the claim never waited on the lock")
+        dispatcher.send(SIGTERM)
+        let result = dispatcher.wait(timeoutSeconds: 60)
+        try blocker.query("ROLLBACK")
+        #expect(result.exitCode == 143, "\(result)")
+        #expect(logLines(result.stderr, event: "execution.claim_interrupted").count == 1)
+        // The cancellation stayed inside the stage: the cycle was not cut short as an error.
+        #expect(logLines(result.stderr, event: "cycle.interrupted").isEmpty)
+        #expect(logLines(result.stderr, event: "cycle.finished").count == 1)
+        #expect(standIn.posts().isEmpty)
+        #expect(try ExecutionFixture.counts(connection) == ["pending": 10])
+        #expect(try scalar(connection, """
+            SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 1 AND lease_expires_at IS NULL
+            """) == "10")
     }
 }
