@@ -89,7 +89,10 @@ enum DrillInvariants {
             let due = try scalar(connection, "SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now()")
             if left == "0" && due == "0" { return }
             let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--log-format", "json", "--request-timeout", "1"],
+                // A 1 s request timeout keeps the drill short; with the default ceiling (256) a
+                // loopback stand-in on a loaded test machine can take longer than that to answer,
+                // and a timed-out POST is an attempt. The drill is about recovery: 16 in flight.
+                "dispatch-due", ["run", "--log-format", "json", "--request-timeout", "1", "--concurrency", "16"],
                 environment: ExecutionFixture.environment([
                     "DATABASE_URL": databaseURL, "AGENTS_API_URL": endpoint, "AGENTS_API_KEY": ExecutionFixture.apiKey,
                 ]))
