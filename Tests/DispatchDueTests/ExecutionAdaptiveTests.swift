@@ -93,7 +93,8 @@ struct ExecutionInterruptedStatementTests {
         try ExecutionFixture.trigger(connection)
         try ExecutionFixture.invocations(connection, count: 10)
         // Reads go on (the cycle's checks), every write to the invocations waits: the claim,
-        // an UPDATE, is the first statement of the cycle that writes them.
+        // an UPDATE, is the first statement of the cycle that writes them. (pg_locks, not
+        // pg_stat_activity: the dispatcher may log in as another role, whose query text is hidden.)
         let blocker = try database.connect()
         try blocker.query("BEGIN")
         try blocker.query("LOCK TABLE scheduled_trigger_invocations IN SHARE ROW EXCLUSIVE MODE")
@@ -107,8 +108,8 @@ struct ExecutionInterruptedStatementTests {
         while waiting == "0", monotonicSeconds() - start < 30 {
             usleep(50_000)
             waiting = try scalar(blocker, """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE SKIP LOCKED%'
+                SELECT count(*) FROM pg_locks
+                WHERE NOT granted AND relation = 'scheduled_trigger_invocations'::regclass
                 """) ?? "0"
         }
         #expect(waiting == "1", "the claim never waited on the lock")
