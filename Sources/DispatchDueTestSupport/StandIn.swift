@@ -14,12 +14,20 @@ public final class StandIn: @unchecked Sendable {
 
     /// `postAnswer` / `getStatus` are the stand-in's answer lists (see its --help):
     /// e.g. `"accept"`, `"status:500,accept"`, `"429:600"`, `"hang"`; `"completed"`, `"404"`.
-    /// With `apiKey` it answers 401 to any other bearer token.
-    public init(postAnswer: String = "accept", getStatus: String = "completed", apiKey: String? = nil) throws {
+    /// With `apiKey` it answers 401 to any other bearer token. `latencyMilliseconds`,
+    /// `maxInFlight` and `retryAfterSeconds` are its pacing flags (a remote API's latency; 429
+    /// with Retry-After to a request arriving while `maxInFlight` others wait out theirs).
+    public init(
+        postAnswer: String = "accept", getStatus: String = "completed", apiKey: String? = nil,
+        latencyMilliseconds: Int? = nil, maxInFlight: Int? = nil, retryAfterSeconds: Int? = nil
+    ) throws {
         let scratch = try ChildProcess.makeScratchDirectory()
         recordPath = scratch + "/requests.jsonl"
         var arguments = ["--port", "0", "--record", recordPath, "--post-answer", postAnswer, "--get-status", getStatus]
         if let apiKey { arguments += ["--api-key", apiKey] }
+        if let latencyMilliseconds { arguments += ["--latency-ms", String(latencyMilliseconds)] }
+        if let maxInFlight { arguments += ["--max-in-flight", String(maxInFlight)] }
+        if let retryAfterSeconds { arguments += ["--retry-after", String(retryAfterSeconds)] }
         process = try ChildProcess("agents-api-standin", arguments)
         let deadline = monotonicSeconds() + 20
         var found: Int?
@@ -115,6 +123,8 @@ public struct RecordedRequest: Sendable {
     public var query: String
     public var headers: [(name: String, value: String)]
     public var body: String
+    /// Answered 429 at once by `--max-in-flight` (never seen by the answer modes).
+    public var shed: Bool
 
     init?(_ value: JSONValue) {
         guard let method = value["method"]?.stringValue, let path = value["path"]?.stringValue else { return nil }
@@ -122,6 +132,7 @@ public struct RecordedRequest: Sendable {
         self.path = path
         query = value["query"]?.stringValue ?? ""
         body = value["body"]?.stringValue ?? ""
+        shed = value["shed"] == .bool(true)
         if case .object(let members)? = value["headers"] {
             headers = members.map { ($0.key, $0.value.stringValue ?? "") }
         } else {

@@ -219,6 +219,60 @@ struct PoisonRowTests {
         #expect(try database.cli(["status"]).exitCode == 0)
     }
 
+    /// An invocation whose scheduled_for SQL set to what no slot can be, and the last_error it
+    /// must get (contract: years 1–9999; 4713 BC is -4712 in astronomical numbering).
+    static let poisonSlots: [(scheduledFor: String, error: String)] = [
+        ("infinity", "scheduled_for is infinity: not a time this dispatcher can fire; not sent"),
+        ("-infinity", "scheduled_for is -infinity: not a time this dispatcher can fire; not sent"),
+        ("4713-01-01 00:00:00Z BC", "scheduled_for year -4712 is outside 1–9999; not sent"),
+        ("10000-01-01 00:00:00Z", "scheduled_for year 10000 is outside 1–9999; not sent"),
+    ]
+
+    @Test("a pending invocation with an unusable scheduled_for among other tenants' due runs: it fails alone with a clear last_error, the rest are posted once, exit 0",
+          arguments: poisonSlots.map(\.scheduledFor))
+    func invocationSlot(_ scheduledFor: String) throws {
+        let expected = try #require(Self.poisonSlots.first { $0.scheduledFor == scheduledFor }).error
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let connection = try database.connect()
+        try Self.seedHealthy(connection)
+        // A healthy trigger of its own tenant (never due itself), and the invocation an
+        // operator's SQL wrote for it, runnable now.
+        try insertTrigger(connection, tenant: "poison", id: "p", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+        try connection.query(
+            """
+            INSERT INTO scheduled_trigger_invocations
+                (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status, scheduled_for,
+                 idempotency_key, attempt_number)
+            VALUES ('poison', 'poison-1', 'project-1', 'agent-1', 'p', 'main', 'pending', $1::timestamptz,
+                    'sched_p_poison', 1)
+            """, [scheduledFor])
+        let standIn = try StandIn()
+        defer { standIn.stop() }
+
+        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+        #expect(result.exitCode == 0, "\(result)")
+        let row = try #require(try connection.query(
+            "SELECT status, last_error, lease_expires_at IS NULL AS no_lease FROM scheduled_trigger_invocations WHERE id = 'poison-1'"
+        ).first)
+        #expect(row["status"] == "failed")
+        #expect(row["last_error"] == expected)
+        #expect(row["no_lease"] == "t")
+        #expect(logLines(result.stderr, event: "invocation.failed").contains { $0.contains("\"tenant\":\"poison\"") })
+        // Nothing was sent for it; every healthy run was posted exactly once with its key.
+        let posts = standIn.posts()
+        #expect(!posts.contains { $0.header("x-inkeep-tenant-id") == "poison" })
+        let keys = posts.compactMap { $0.header("idempotency-key") }.sorted()
+        let recorded = try connection.query(
+            "SELECT idempotency_key || '-1' AS k FROM scheduled_trigger_invocations WHERE tenant_id <> 'poison' ORDER BY 1"
+        ).map { $0["k"] ?? "" }.sorted()
+        #expect(keys == recorded)
+        #expect(recorded.count == 2 * Self.healthyTenants.count)
+        #expect(try scalar(connection, """
+            SELECT count(*) FROM scheduled_trigger_invocations WHERE tenant_id <> 'poison' AND status = 'running'
+            """) == String(2 * Self.healthyTenants.count))
+    }
+
     @Test("status with a due -infinity: exit 0, and a lag over any --max-lag")
     func statusWithMinusInfinity() throws {
         let database = try TestDatabase.create()

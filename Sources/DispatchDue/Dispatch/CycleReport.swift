@@ -22,6 +22,8 @@ public struct CycleReport: Sendable {
     public var cancelled = 0
     public var released = 0
     public var reconciled = 0
+    /// Requests in flight the adaptive limit settled on (issue 14); 0 when nothing was sent.
+    public var concurrency = 0
 
     /// Wall time of the whole cycle, in seconds.
     public var durationSeconds: Double = 0

@@ -1,6 +1,6 @@
 /// How many POSTs may be in flight, adapted to what the endpoint says (issue 14). Pure: it
-/// reads no clock; every time is a parameter (seconds on one monotonic scale). Not wired into
-/// the engine yet: `--concurrency` is meant to become `ceiling`.
+/// reads no clock; every time is a parameter (seconds on one monotonic scale). The execution
+/// engine (`ExecutionEngine.drive`) holds one per cycle with `--concurrency` as `ceiling`.
 ///
 /// Against a remote API the limit is concurrency × latency, not CPU, so a fixed small
 /// concurrency drains a burst slowly and a fixed large one floods an endpoint that sheds load.

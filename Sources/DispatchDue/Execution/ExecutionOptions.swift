@@ -20,9 +20,12 @@ public struct ExecutionOptions: ParsableArguments {
     var caCertificateFlag: String?
     public var caCertificate: String? { Tunable.string("--cacert", caCertificateFlag) }
 
-    @Option(name: .customLong("concurrency"), parsing: .unconditional, help: "Requests in flight at once, 1-1000 (default 16; env DISPATCH_DUE_CONCURRENCY).")
+    @Option(name: .customLong("concurrency"), parsing: .unconditional, help: "Most requests in flight at once, 1-1000: the dispatcher starts at 8 and adapts below this ceiling to the endpoint's answers (default \(ExecutionSettings.defaultConcurrency); env DISPATCH_DUE_CONCURRENCY).")
     var concurrencyFlag: Int?
-    public var concurrency: Int { (try? Tunable.int("--concurrency", concurrencyFlag, default: 16, 1...1000)) ?? 16 }
+    public var concurrency: Int {
+        (try? Tunable.int("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000))
+            ?? ExecutionSettings.defaultConcurrency
+    }
 
     @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600 (default 30; env DISPATCH_DUE_REQUEST_TIMEOUT).", valueName: "S"))
     var requestTimeoutFlag: Double?
@@ -43,7 +46,7 @@ public struct ExecutionOptions: ParsableArguments {
     public static let caFileLimit = 1024 * 1024
 
     public func validate() throws {
-        _ = try Tunable.int("--concurrency", concurrencyFlag, default: 16, 1...1000)
+        _ = try Tunable.int("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000)
         _ = try Tunable.double("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")
         _ = try Tunable.double("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")
     }
@@ -231,18 +234,30 @@ public struct ExecutionSettings: Sendable {
     /// Seconds given to requests in flight after a stop (contract §2 step 6).
     public var stopGraceSeconds: Double = 10
 
-    public init(concurrency: Int = 16, requestTimeoutSeconds: Double = 30, reconcileIntervalSeconds: Double = 30) {
+    /// The default ceiling of requests in flight (issue 14). Against a remote API the limit is
+    /// concurrency × latency: a burst of N runs at latency L takes about N·L/C. 256 drains a
+    /// 10,000-trigger burst at 200 ms in about 8 s, and still within a 50 s cycle at up to
+    /// about 1 s of latency. Over HTTP/2 that is 3 connections (100 streams each, curl's
+    /// default), over HTTP/1.1 256 sockets, well under the usual 1,024 descriptors. The
+    /// adaptive limit starts at 8 and only climbs while the endpoint answers healthily.
+    public static let defaultConcurrency = 256
+
+    public init(
+        concurrency: Int = ExecutionSettings.defaultConcurrency, requestTimeoutSeconds: Double = 30,
+        reconcileIntervalSeconds: Double = 30
+    ) {
         self.concurrency = concurrency
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
     }
 
-    /// Invocations claimed per statement: two rounds of requests.
-    var claimSize: Int { concurrency * 2 }
+    /// Invocations claimed per statement: two rounds of requests at the current adaptive limit.
+    func claimSize(limit: Int) -> Int { max(1, limit) * 2 }
 
     /// A claimed invocation waits behind at most about three rounds of requests before its own
     /// (the queue is refilled below one round), so the lease covers four request timeouts —
-    /// always more than the twice the contract asks for (docs/contract.md §2).
+    /// always more than the twice the contract asks for (docs/contract.md §2). When the limit
+    /// drops after a claim, a job whose lease no longer covers a request is put back unsent.
     var leaseSeconds: Double { requestTimeoutSeconds * 4 + 10 }
 
     var connectTimeoutSeconds: Double { min(10, requestTimeoutSeconds) }

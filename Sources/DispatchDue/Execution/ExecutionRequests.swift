@@ -11,6 +11,9 @@ struct ExecutionRequests: Sendable {
 
     /// `POST {url}/run/api/executions?ref={ref}`.
     func post(_ run: ClaimedRun) throws(RequestError) -> HTTPRequest {
+        if let problem = run.slotProblem {
+            throw RequestError(message: TimestampSQL.message(column: "scheduled_for", problem: problem) + "; not sent")
+        }
         var headers = try identityHeaders(
             tenant: run.tenantId, project: run.projectId, agent: run.agentId, runAsUser: run.runAsUserId)
         headers.append("Idempotency-Key: " + (try headerValue("idempotency key", "\(run.idempotencyKey)-\(run.attempt)")))

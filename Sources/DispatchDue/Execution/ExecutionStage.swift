@@ -1,9 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Postgres
 
 /// Steps 4–6 of contract §2: post runnable invocations, then reconcile running ones, each as a
-/// pipeline: claim a batch (one statement), keep up to `--concurrency` requests in flight over
-/// curl's multi interface, record answers in batches (one statement each), repeat.
+/// pipeline: claim a batch (one statement), keep as many requests in flight over curl's multi
+/// interface as `AdaptiveConcurrency` allows (up to the `--concurrency` ceiling), record answers
+/// in batches (one statement each), repeat.
 /// Stops claiming at the deadline (max runtime or a stop signal), gives requests in flight a
 /// short grace, and puts what was never sent back.
 public struct ExecutionStage {
@@ -41,7 +45,8 @@ public struct ExecutionEngine {
     }
 
     /// Posts, then reconciles. Throws `DispatchFailure.credentialsRejected` when the endpoint
-    /// rejects the credentials (after putting the claimed runs back).
+    /// rejects the credentials (after putting the claimed runs back). Both phases share one
+    /// `AdaptiveConcurrency`: it describes the endpoint, whatever the request.
     public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
         let client = try HTTPClient(
             settings: HTTPSettings(
@@ -49,10 +54,14 @@ public struct ExecutionEngine {
                 connectTimeoutSeconds: settings.connectTimeoutSeconds,
                 caFile: endpoint.caFile),
             maxConnections: settings.concurrency)
-        var rejected = try drive(PostPhase(engine: self), client: client, on: connection, deadline: deadline, report: &report)
+        var pacing = Pacing(controller: AdaptiveConcurrency(ceiling: settings.concurrency))
+        defer { if pacing.started > 0 { report.concurrency = pacing.controller.limit } }
+        var rejected = try drive(
+            PostPhase(engine: self), client: client, pacing: &pacing, on: connection, deadline: deadline, report: &report)
         if !rejected {
             rejected = try drive(
-                CheckPhase(engine: self), client: client, on: connection, deadline: deadline, report: &report)
+                CheckPhase(engine: self), client: client, pacing: &pacing, on: connection, deadline: deadline,
+                report: &report)
         }
         if rejected {
             throw DispatchFailure.credentialsRejected(
@@ -61,52 +70,130 @@ public struct ExecutionEngine {
         }
     }
 
+    /// The adaptive limit and what the cycle did with it.
+    struct Pacing {
+        var controller: AdaptiveConcurrency
+        /// Requests started this cycle (the settled limit is reported only when there were some).
+        var started = 0
+        /// A Retry-After pause reaching past the cycle's end was logged.
+        var pauseLogged = false
+    }
+
+    /// What a finished request says about the endpoint's load (Retry-After on 429/503 only,
+    /// dates read against the host clock: it only paces this process, nothing is stored).
+    static func signal(_ result: HTTPResult) -> AdaptiveConcurrency.Signal {
+        switch result {
+        case .transportFailure(let failure):
+            return AdaptiveConcurrency.signal(status: nil, timedOut: failure.timedOut)
+        case .response(let response):
+            var retryAfter: Double?
+            if response.status == 429 || response.status == 503, let header = response.header("retry-after") {
+                retryAfter = RetryAfter.parse(header)?.delay(now: Double(WallClock.nowMilliseconds()) / 1000).seconds
+            }
+            return AdaptiveConcurrency.signal(status: response.status, timedOut: false, retryAfterSeconds: retryAfter)
+        }
+    }
+
     /// One pipeline. Returns true when the endpoint rejected the credentials.
+    ///
+    /// Requests in flight follow `pacing.controller`; a claim is sized from its current limit
+    /// (two rounds, asked for once less than one round waits), so claimed-but-unsent work stays
+    /// within about three rounds. A job whose lease would no longer cover a whole request is
+    /// put back rather than sent (a halving or a Retry-After pause can stretch its wait), and a
+    /// Retry-After pause reaching past the cycle's end puts back what waits and claims no more.
+    /// A claim or recording statement cancelled at a stop (`PostgresError.cancelled`) is a
+    /// stop: what was not sent is put back, requests whose answers were not recorded stay under
+    /// their lease (a later cycle recovers them, contract §2 step 6).
     private func drive<Phase: ExecutionPhase>(
-        _ phase: Phase, client: HTTPClient, on connection: borrowing Connection, deadline: CycleDeadline,
-        report: inout CycleReport
+        _ phase: Phase, client: HTTPClient, pacing: inout Pacing, on connection: borrowing Connection,
+        deadline: CycleDeadline, report: inout CycleReport
     ) throws -> Bool {
-        var queue: [Phase.Job] = []
+        var queue: [(job: Phase.Job, claimedAt: Double)] = []
         var head = 0
-        var inFlight: [Int: Phase.Job] = [:]
+        var inFlight: [Int: (job: Phase.Job, sentAt: Double)] = [:]
         var nextTag = 0
         var outcomes: [Phase.Outcome] = []
         var exhausted = false
         var rejected = false
+        var interrupted = false
         var graceEnds: Double?
         var lastFlush = WallClock.monotonicSeconds()
+        // Latest time a queued job may start: its lease must outlast a whole request.
+        let sendWindow = settings.leaseSeconds - settings.requestTimeoutSeconds - 5
 
         func flush(_ connection: borrowing Connection, _ report: inout CycleReport) throws {
             guard !outcomes.isEmpty else { return }
-            try phase.record(outcomes, on: connection, report: &report)
-            outcomes.removeAll(keepingCapacity: true)
-            lastFlush = WallClock.monotonicSeconds()
+            defer {
+                outcomes.removeAll(keepingCapacity: true)
+                lastFlush = WallClock.monotonicSeconds()
+            }
+            do {
+                try phase.record(outcomes, on: connection, report: &report)
+            } catch let error as PostgresError where error.kind == .cancelled {
+                // Rolled back: these rows keep the lease they were claimed with.
+                interrupted = true
+                logger.log(.warning, "execution.record_interrupted", fields: [
+                    ("unrecorded", .int(outcomes.count)), ("error", .string(error.description)),
+                ])
+                for outcome in outcomes { phase.cutOff(phase.job(of: outcome)) }
+            }
+        }
+
+        func putBack(from index: Int) {
+            guard index < queue.count else { return }
+            outcomes.append(contentsOf: queue[index...].map { phase.notSent($0.job) })
+            head = queue.count
         }
 
         while true {
-            let stopping = rejected || deadline.isPassed
+            var now = WallClock.monotonicSeconds()
+            let stopping = rejected || interrupted || deadline.isPassed
             if stopping {
-                if head < queue.count {
-                    outcomes.append(contentsOf: queue[head...].map(phase.notSent))
-                    head = queue.count
+                putBack(from: head)
+                if graceEnds == nil { graceEnds = now + settings.stopGraceSeconds }
+            } else if let pausedUntil = pacing.controller.pausedUntil, pausedUntil - now > deadline.remaining {
+                // The endpoint asked for a pause longer than this cycle has left: waiting would
+                // only hold leases. What waits goes back; requests in flight finish.
+                if !pacing.pauseLogged {
+                    pacing.pauseLogged = true
+                    logger.log(.warning, "execution.paused", fields: [
+                        ("retry_after_seconds", .double((pausedUntil - now).rounded())),
+                        ("hint", "the agents API asked for a pause past this cycle's end; the next cycle goes on"),
+                    ])
                 }
-                if graceEnds == nil { graceEnds = WallClock.monotonicSeconds() + settings.stopGraceSeconds }
-            } else if !exhausted, queue.count - head < settings.concurrency {
+                putBack(from: head)
+                exhausted = true
+            } else if !exhausted, queue.count - head < pacing.controller.limit {
                 queue.removeFirst(head)
                 head = 0
-                let claimed = try phase.claim(limit: settings.claimSize, on: connection, report: &report)
-                exhausted = claimed.rowCount < settings.claimSize
-                queue.append(contentsOf: claimed.jobs)
+                let size = settings.claimSize(limit: pacing.controller.limit)
+                do {
+                    let claimedAt = WallClock.monotonicSeconds()
+                    let claimed = try phase.claim(limit: size, on: connection, report: &report)
+                    exhausted = claimed.rowCount < size
+                    queue.append(contentsOf: claimed.jobs.map { ($0, claimedAt) })
+                } catch let error as PostgresError where error.kind == .cancelled {
+                    // Rolled back: nothing was claimed. Stop as on any stop.
+                    interrupted = true
+                    logger.log(.warning, "execution.claim_interrupted", fields: [("error", .string(error.description))])
+                    continue
+                }
+                now = WallClock.monotonicSeconds()
             }
 
-            while !stopping, inFlight.count < settings.concurrency, head < queue.count {
-                let job = queue[head]
+            while !stopping, head < queue.count, pacing.controller.mayStart(inFlight: inFlight.count, now: now) {
+                let (job, claimedAt) = queue[head]
                 head += 1
+                if now - claimedAt > sendWindow {
+                    outcomes.append(phase.notSent(job))
+                    continue
+                }
                 switch phase.request(for: job) {
                 case .success(let request):
                     nextTag += 1
                     try client.start(request, tag: nextTag)
-                    inFlight[nextTag] = job
+                    inFlight[nextTag] = (job, now)
+                    pacing.started += 1
                     phase.sent(job, report: &report)
                 case .failure(let error):
                     outcomes.append(phase.unsendable(job, error))
@@ -117,20 +204,34 @@ public struct ExecutionEngine {
             if let graceEnds, WallClock.monotonicSeconds() >= graceEnds {
                 // Cut off: these keep their lease and a later cycle recovers them (contract §2 step 6).
                 for tag in client.abandonAll() {
-                    if let job = inFlight.removeValue(forKey: tag) { phase.cutOff(job) }
+                    if let entry = inFlight.removeValue(forKey: tag) { phase.cutOff(entry.job) }
                 }
                 break
             }
 
             if !inFlight.isEmpty {
-                for (tag, result) in client.poll(timeoutMilliseconds: 100) {
-                    guard let job = inFlight.removeValue(forKey: tag) else { continue }
-                    let outcome = phase.outcome(for: job, result)
+                let finished = client.poll(timeoutMilliseconds: 100)
+                let answeredAt = WallClock.monotonicSeconds()
+                // Growth only while work waits for the limit: answers at the tail (or after a
+                // stop) did not test a larger limit, so they do not raise it.
+                let demand = !stopping && !(exhausted && head >= queue.count)
+                for (tag, result) in finished {
+                    guard let entry = inFlight.removeValue(forKey: tag) else { continue }
+                    let signal = Self.signal(result)
+                    if signal != .healthy || demand {
+                        pacing.controller.record(signal, sentAt: entry.sentAt, now: answeredAt)
+                    }
+                    let outcome = phase.outcome(for: entry.job, result)
                     if phase.rejectsCredentials(outcome) { rejected = true }
                     outcomes.append(outcome)
                 }
+            } else if !stopping, head < queue.count, let pausedUntil = pacing.controller.pausedUntil {
+                // Paused by Retry-After with nothing in flight: wait in short steps (a stop still
+                // ends the wait promptly).
+                let wait = min(0.1, max(0.001, pausedUntil - WallClock.monotonicSeconds()))
+                usleep(UInt32(wait * 1_000_000))
             }
-            let due = outcomes.count >= settings.concurrency
+            let due = outcomes.count >= pacing.controller.limit
                 || (inFlight.isEmpty && head >= queue.count)
                 || WallClock.monotonicSeconds() - lastFlush >= 0.05
             if due { try flush(connection, &report) }
@@ -185,6 +286,7 @@ protocol ExecutionPhase {
     func unsendable(_ job: Job, _ error: RequestError) -> Outcome
     func notSent(_ job: Job) -> Outcome
     func cutOff(_ job: Job)
+    func job(of outcome: Outcome) -> Job
     func rejectsCredentials(_ outcome: Outcome) -> Bool
     func record(_ outcomes: [Outcome], on connection: borrowing Connection, report: inout CycleReport) throws
 }
@@ -229,6 +331,8 @@ struct PostPhase: ExecutionPhase {
     func cutOff(_ run: ClaimedRun) {
         engine.log(.warning, "invocation.cut_off", ids: ExecutionEngine.fields(run), extra: [])
     }
+
+    func job(of outcome: PostOutcome) -> ClaimedRun { outcome.run }
 
     func rejectsCredentials(_ outcome: PostOutcome) -> Bool { outcome.action == .rejected }
 
@@ -297,6 +401,8 @@ struct CheckPhase: ExecutionPhase {
     func cutOff(_ check: ClaimedCheck) {
         engine.log(.warning, "invocation.check_cut_off", ids: ExecutionEngine.fields(check), extra: [])
     }
+
+    func job(of outcome: CheckOutcome) -> ClaimedCheck { outcome.check }
 
     func rejectsCredentials(_ outcome: CheckOutcome) -> Bool { outcome.action == .rejected }
 

@@ -73,7 +73,12 @@ enum ExecutionStore {
             FROM claimed c
             WHERE i.tenant_id = c.tenant_id AND i.id = c.id
             RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id, i.ref,
-                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      -- A scheduled_for that SQL set to ±infinity or outside the years 1–9999 has
+                      -- no slot to forward (to_char gives NULL or drops the era): it comes back as
+                      -- a problem, and that invocation fails alone (ExecutionRequests.post).
+                      CASE WHEN \(TimestampSQL.inRange("i.scheduled_for"))
+                           THEN to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END AS slot,
+                      \(TimestampSQL.problem("i.scheduled_for")) AS slot_problem,
                       i.idempotency_key, i.attempt_number, i.lease_expires_at::text AS lease,
                       -- A payload or template over its limit stays in the database: only its
                       -- size comes back, so a claim's memory never grows with what tenants wrote.
@@ -91,7 +96,8 @@ enum ExecutionStore {
                 tenantId: try row.string("tenant_id"), id: try row.string("id"),
                 projectId: try row.string("project_id"), agentId: try row.string("agent_id"),
                 triggerId: try row.string("scheduled_trigger_id"), ref: try row.string("ref"),
-                slot: try row.string("slot"), idempotencyKey: try row.string("idempotency_key"),
+                slot: row["slot"] ?? "", slotProblem: row["slot_problem"],
+                idempotencyKey: try row.string("idempotency_key"),
                 attempt: try row.int("attempt_number"), lease: row["lease"] ?? "",
                 payload: row["payload"], payloadBytes: row["payload_bytes"].flatMap { Int($0) },
                 template: row["message_template"], templateBytes: row["template_bytes"].flatMap { Int($0) },
@@ -178,7 +184,10 @@ enum ExecutionStore {
             FROM claimed c
             WHERE i.tenant_id = c.tenant_id AND i.id = c.id
             RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id,
-                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      -- Only logged here: an unusable scheduled_for is shown as PostgreSQL prints it.
+                      coalesce(CASE WHEN \(TimestampSQL.inRange("i.scheduled_for"))
+                                    THEN to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END,
+                               \(TimestampSQL.display("i.scheduled_for"))) AS slot,
                       i.attempt_number, i.lease_expires_at::text AS lease, i.execution_id,
                       c.run_as_user_id, c.max_retries, c.retry_delay_seconds, c.timeout_seconds,
                       now() - coalesce(i.started_at, i.created_at) > make_interval(secs => c.timeout_seconds)

@@ -12,6 +12,9 @@ struct ClaimedRun: Sendable {
     var ref: String
     /// `YYYY-MM-DDTHH:MM:SS.sssZ`, as PostgreSQL formatted it.
     var slot: String
+    /// Set when `scheduled_for` is ±infinity or outside the years 1–9999 (`slot` is then
+    /// empty): `TimestampSQL.problem`'s text. Such a run is failed, never sent.
+    var slotProblem: String? = nil
     var idempotencyKey: String
     var attempt: Int
     /// The lease this dispatcher holds, as PostgreSQL's text: results are recorded only while

@@ -216,6 +216,10 @@ public struct CycleMetrics {
                 "Invocations the last cycle handled, by what happened to them.",
                 invocationResults.map { ([("result", $0.0)], Double($0.1)) }),
             MetricFamily(
+                "dispatch_due_last_cycle_concurrency",
+                help: "Requests in flight the adaptive limit settled on in the last cycle (0 when nothing was sent).",
+                value: Double(report.concurrency)),
+            MetricFamily(
                 "dispatch_due_last_cycle_triggers", .gauge,
                 "Triggers the last cycle scheduled (healed) or marked with a schedule error.",
                 [([("result", "healed")], Double(report.healed)),

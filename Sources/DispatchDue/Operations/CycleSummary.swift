@@ -16,6 +16,7 @@ public struct CycleSummary {
             ("cancelled", .int(report.cancelled)),
             ("released", .int(report.released)),
             ("reconciled", .int(report.reconciled)),
+            ("concurrency", .int(report.concurrency)),
             ("healed", .int(report.healed)),
             ("schedule_errors", .int(report.scheduleErrors)),
             ("slot_lag_seconds", .double(rounded(report.maxSlotLagSeconds))),
