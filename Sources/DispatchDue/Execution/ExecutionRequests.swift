@@ -58,6 +58,10 @@ struct ExecutionRequests: Sendable {
                 throw RequestError(message: "payload cannot be read: \(error)")
             }
         }
+        // "YYYY-MM-DDTHH:MM:SS.mmmZ", or the text of a scheduled_for no request can carry.
+        guard run.slot.utf8.count == 24, run.slot.hasSuffix("Z") else {
+            throw RequestError(message: "scheduled_for \(run.slot) is not a time this dispatcher can send (years 1-9999)")
+        }
         let message: String
         do {
             message = try MessageRendering.render(template: run.template, payload: payload)

@@ -73,7 +73,7 @@ enum ExecutionStore {
             FROM claimed c
             WHERE i.tenant_id = c.tenant_id AND i.id = c.id
             RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id, i.ref,
-                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      \(Self.slotSQL) AS slot,
                       i.idempotency_key, i.attempt_number, i.lease_expires_at::text AS lease,
                       -- A payload or template over its limit stays in the database: only its
                       -- size comes back, so a claim's memory never grows with what tenants wrote.
@@ -102,6 +102,16 @@ enum ExecutionStore {
             return (run, try row.bool("trigger_exists") ? "trigger disabled" : "trigger deleted")
         }
     }
+
+    /// `scheduled_for` as the RFC 3339 slot a request carries; a value written by SQL that is
+    /// no such instant (±infinity, a year outside 1–9999) comes back as PostgreSQL's text of it
+    /// (to_char would give NULL, or a BC year without its era), so that one run fails alone.
+    static let slotSQL = """
+        CASE WHEN isfinite(i.scheduled_for)
+                  AND extract(year FROM i.scheduled_for AT TIME ZONE 'UTC') BETWEEN 1 AND 9999
+             THEN to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+             ELSE i.scheduled_for::text END
+        """
 
     /// The key `record` returns per updated row (ids are unique per tenant only).
     static func recordKey(tenant: String, id: String) -> String { tenant + "\u{1F}" + id }
@@ -178,7 +188,7 @@ enum ExecutionStore {
             FROM claimed c
             WHERE i.tenant_id = c.tenant_id AND i.id = c.id
             RETURNING i.tenant_id, i.id, i.project_id, i.agent_id, i.scheduled_trigger_id,
-                      to_char(i.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot,
+                      \(Self.slotSQL) AS slot,
                       i.attempt_number, i.lease_expires_at::text AS lease, i.execution_id,
                       c.run_as_user_id, c.max_retries, c.retry_delay_seconds, c.timeout_seconds,
                       now() - coalesce(i.started_at, i.created_at) > make_interval(secs => c.timeout_seconds)
