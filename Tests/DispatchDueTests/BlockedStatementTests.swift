@@ -169,3 +169,27 @@ struct BlockedStatementTests {
         #expect(late()?.contains("max runtime") == true)
     }
 }
+
+@Suite("Poison flags: status while a table is locked")
+struct PoisonStatusLockTests {
+    @Test("status while scheduled_triggers is locked by another session: it gives up (exit 1) before the lock is released")
+    func statusWhileLocked() throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let locker = try database.connect()
+        try BlockedStatementTests.seedAndLock(database, locker)
+        let status = try ChildProcess("dispatch-due", ["status", "--max-lag", "3600"], extraEnvironment: ["DATABASE_URL": database.url])
+        // The lock stays held until status ended on its own (its statement limit, 30 s).
+        let result = status.wait(timeoutSeconds: 120)
+        let stillLocked = try scalar(try database.connect(), """
+            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
+            """)
+        try locker.query("ROLLBACK")
+        #expect(stillLocked == "1")
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stderr.contains("took longer than 30"), "\(result.stderr)")
+        // Once the lock is gone it reports again.
+        #expect(try database.cli(["status"]).exitCode == 0)
+    }
+}

@@ -189,6 +189,12 @@ struct PoisonFlagTests {
         (["triggers", "list", "--limit", "-1"], "--limit -1 is out of range"),
         (["triggers", "list", "--limit", "0"], "--limit 0 is out of range"),
         (["invocations", "list", "--limit", "100001"], "--limit 100001 is out of range"),
+        // The policy flags (added after --max-retries was fixed) and next --count had the same
+        // "Missing value" answer for a negative number.
+        (baseAdd(id: "n5") + ["--cron", "@daily", "--jitter", "-5"], "--jitter -5 is out of range"),
+        (baseAdd(id: "n6") + ["--cron", "@daily", "--pause-after-failures", "-1"], "--pause-after-failures -1 is out of range"),
+        (["triggers", "update", "t1", "--tenant", "acme", "--jitter", "-1"], "--jitter -1 is out of range"),
+        (["next", "--cron", "@daily", "--count", "-1"], "--count must be between 1 and 100000, got -1"),
     ])
     func managementNumbers(arguments: [String], message: String) throws {
         let db = try TestDatabase.create()

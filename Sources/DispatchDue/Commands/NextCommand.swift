@@ -31,7 +31,7 @@ public struct NextCommand: ParsableCommand {
     @Option(name: .long, help: "Start after this instant (ISO 8601, e.g. 2026-03-08T07:00:00Z); default now.")
     var after: String?
 
-    @Option(name: .long, help: "How many slots to print.")
+    @Option(name: .long, parsing: .unconditional, help: "How many slots to print.")
     var count: Int = 1
 
     @Flag(name: .long, help: "Read JSON lines from stdin, write one JSON line per input line.")

@@ -39,6 +39,9 @@ public struct StatusCommand: ParsableCommand {
     /// A year: a longer threshold is no health check, and an infinite one crashed the report.
     static let maximumLag: Double = 31_536_000
 
+    /// The longest any statement of the report may wait (a lock held elsewhere).
+    static let statementLimitSeconds: Double = 30
+
     public func validate() throws {
         _ = try Tunable.double("--max-lag", maxLagFlag, default: 0, 0...Self.maximumLag, unit: "seconds")
     }
@@ -47,7 +50,11 @@ public struct StatusCommand: ParsableCommand {
         try reportingFailures {
             let connection = try database.connect()
             // A missing schema (exit 1, "run migrate") is mapped in ExitStatus.
-            let report = try StatusReport.measure(on: connection, maxLagSeconds: maxLag)
+            // A health check must answer: a table locked by another session cancels the
+            // report's statement after this long (exit 1) instead of waiting without end.
+            let report = try connection.withStatementLimit(.seconds(Self.statementLimitSeconds)) {
+                try StatusReport.measure(on: connection, maxLagSeconds: maxLag)
+            }
             if json {
                 StandardOutput.writeLine(report.json.compactText)
             } else {

@@ -321,8 +321,8 @@ public struct TriggerFieldOptions: ParsableArguments {
     @Option(help: ArgumentHelp("User id the run acts as.", valueName: "USER")) public var runAs: String?
     @Option(help: "Who created the trigger.") public var createdBy: String?
     @Option(help: "Slot due while a run is unfinished: allow, skip or buffer_one (default allow).") public var overlap: OverlapPolicy?
-    @Option(help: ArgumentHelp("Spread cron runs over [0, S) seconds after the slot, 0-3600 (default 0).", valueName: "S")) public var jitter: Int?
-    @Option(help: ArgumentHelp("Pause after N consecutive failed runs, 1-100; 0 = never (default never).", valueName: "N")) public var pauseAfterFailures: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spread cron runs over [0, S) seconds after the slot, 0-3600 (default 0).", valueName: "S")) public var jitter: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Pause after N consecutive failed runs, 1-100; 0 = never (default never).", valueName: "N")) public var pauseAfterFailures: Int?
 
     public init() {}
 

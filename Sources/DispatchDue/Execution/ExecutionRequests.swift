@@ -92,10 +92,18 @@ struct ExecutionRequests: Sendable {
         return headers
     }
 
-    /// A header value may not contain line breaks (they would start a new header).
+    /// A header value may not contain line breaks (they would start a new header) nor any other
+    /// C0 control or DEL (invalid HTTP: a strict endpoint answers 400, an HTTP/2 peer resets the
+    /// stream). Rows written by SQL can hold them; the run then fails alone, nothing is sent.
     private func headerValue(_ what: String, _ value: String) throws(RequestError) -> String {
         guard !value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
             throw RequestError(message: "\(what) contains a line break and cannot be sent as a header")
+        }
+        if let control = value.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            let code = String(control.value, radix: 16, uppercase: true)
+            throw RequestError(
+                message: "\(what) contains the control character U+\(String(repeating: "0", count: 4 - code.count) + code)"
+                    + " and cannot be sent as a header")
         }
         return value
     }
