@@ -53,12 +53,24 @@ FROM (SELECT tenant_id, id, project_id, agent_id, ref, payload, substr(id, 9)::i
 
 INV = "scheduled_trigger_invocations"
 
+# Daily triggers as bench.IDLE_TRIGGERS, but each next slot at least 3 h ahead: loading 10,000,000
+# rows takes minutes, and a slot coming due meanwhile would make the cycles record and post.
+RETENTION_TRIGGERS = """
+INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, cron_expression, payload, next_run_at)
+SELECT 'tenant-' || (i % 10), 'trigger-' || i, 'project-' || (i % 100), 'agent-' || (i % 7), 'bench ' || i,
+       (i % 60) || ' ' || ((i / 60) % 24) || ' * * *',
+       jsonb_build_object('n', i),
+       CASE WHEN s > now() + interval '3 hours' THEN s ELSE s + interval '1 day' END
+FROM generate_series(1, {count}) AS i,
+     LATERAL (SELECT date_trunc('day', now()) + make_interval(hours => (i / 60) % 24, mins => i % 60) AS s) AS slot;
+"""
+
 
 def load_history(cluster, url, triggers):
     """Triggers and their history, set-based; the invocation table's indexes and key constraints
     are dropped for the bulk insert and rebuilt from their own definitions (what a restore does)."""
     t0 = time.time()
-    cluster.psql(url, bench.IDLE_TRIGGERS.format(count=triggers))
+    cluster.psql(url, RETENTION_TRIGGERS.format(count=triggers))
     constraints = [line.split("|", 1) for line in cluster.psql(url, f"""
         SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
         WHERE conrelid = '{INV}'::regclass AND contype IN ('p', 'u')""").splitlines() if line]
