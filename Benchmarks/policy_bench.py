@@ -19,6 +19,7 @@ herd: N triggers `M * * * *` all due at the same minute (the next minute boundar
 import hashlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -162,6 +163,15 @@ def section_retention(cluster, bin_dir, report, quick):
             sql = delete_sql.replace("\\(expired)", expired_sql.replace("\n", "\n    ")).replace("\\\\", "\\")
             plan = bench.explain(cluster, url, "One retention batch (10,000 rows, rolled back):", "", sql,
                                  ["float8", "int"], [str(30 * 86_400), "10000"])
+        # One batch's time against its size (EXPLAIN ANALYZE, rolled back): what a per-cycle
+        # budget can hold. Smallest first, so each one reads roughly the same pages.
+        batch_times = {}
+        if expired_sql and delete_sql and left > 0:
+            for limit in (1000, 2500, 5000, 10000):
+                text = bench.explain(cluster, url, "", "", sql, ["float8", "int"], [str(30 * 86_400), str(limit)])
+                found = re.search(r"Execution Time: ([0-9.]+) ms", text)
+                if found:
+                    batch_times[limit] = float(found.group(1))
         # The rest on demand.
         prune = check(measured([f"{bin_dir}/dispatch-due", "prune"], env=dispatcher_env(url)), "dispatch-due prune")
         deleted = int(prune.stdout.split()[1]) if prune.stdout.startswith("deleted") else 0
@@ -175,6 +185,11 @@ def section_retention(cluster, bin_dir, report, quick):
             steady_off.append(cycle(bin_dir, url, "0"))
         cluster.psql(url, f"VACUUM {INV}")
         size_vacuumed, _ = sizes(cluster, url)
+        # Once VACUUM has removed the pruned rows' index entries (autovacuum's job in production).
+        vacuumed_on, vacuumed_off = [], []
+        for _ in range(repeats):
+            vacuumed_on.append(cycle(bin_dir, url, None))
+            vacuumed_off.append(cycle(bin_dir, url, "0"))
     finally:
         cluster.drop_database(RETENTION_DB)
 
@@ -206,6 +221,15 @@ def section_retention(cluster, bin_dir, report, quick):
     report.row(f"retention: steady state, nothing expired: `run` (30 d) vs `run --retention 0` (median of {repeats})"
                f"{where}", fmt_ms(on), f"`--retention 0`: {fmt_ms(off)}", f"{(on - off) * 1000:+.1f} ms",
                "(reported)", None)
+    on, off = median(c["wall"] for c in vacuumed_on), median(c["wall"] for c in vacuumed_off)
+    report.row(f"retention: steady state after VACUUM: `run` (30 d) vs `run --retention 0` (median of {repeats})"
+               f"{where}", fmt_ms(on), f"`--retention 0`: {fmt_ms(off)}", f"{(on - off) * 1000:+.1f} ms",
+               "(reported)", None)
+    if batch_times:
+        report.row(f"retention: one batch's execution time by batch size (EXPLAIN ANALYZE, rolled back){where}",
+                   ", ".join(f"{n:,} rows {t:,.0f} ms" for n, t in batch_times.items()),
+                   "the cycle's budget: 500 ms", "; ".join(f"{n / t * 1000:,.0f} rows/s" for n, t in batch_times.items()),
+                   "(diagnostic: a batch must fit the budget)", None)
     report.row(f"retention: {INV} size{where}",
                f"before: {size_before}", f"after prune: {size_after}; after VACUUM: {size_vacuumed}", "—",
                "(reported; plain VACUUM makes the space reusable, it does not shrink files)", None)
