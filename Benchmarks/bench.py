@@ -13,7 +13,7 @@ HTTP/2 in front of a stand-in that answers after --latency-ms. Every figure name
 settings it was measured on. The report (Markdown) is printed and written to --report.
 
 Sections (--only): idle, explain, throughput, durable (throughput on the durable cluster),
-parallel, burst, sweep, cron.
+parallel, burst, sweep, cron, and retention, herd (schedule policies: Benchmarks/policy_bench.py).
 """
 
 import argparse
@@ -1139,7 +1139,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="folder of the release build")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller tables (a smoke run)")
-    parser.add_argument("--only", default="idle,explain,throughput,durable,parallel,burst,sweep,cron")
+    parser.add_argument("--only", default="idle,explain,throughput,durable,parallel,burst,sweep,cron,retention,herd")
     parser.add_argument("--report", default=os.path.join(REPO, "bench-results", "report.md"))
     parser.add_argument("--keep-cluster", action="store_true", help="leave the bench clusters running")
     args = parser.parse_args()
@@ -1215,6 +1215,9 @@ def main():
             section_parallel(cluster, bin_dir, report, 20_000, [1, 2, 4], record_only=not posting)
         if "cron" in only:
             section_cron(bin_dir, report, args.quick)
+        if only & {"retention", "herd"}:
+            import policy_bench
+            policy_bench.run(cluster, bin_dir, report, only, args.quick)
     finally:
         if not args.keep_cluster:
             cluster.stop()
