@@ -159,14 +159,16 @@ def section_retention(cluster, bin_dir, report, quick):
         plan = None
         expired_sql = swift_string("Sources/DispatchDue/Policies/Retention.swift", "expired")
         delete_sql = swift_string("Sources/DispatchDue/Policies/Retention.swift", "deleteBatch")
-        if expired_sql and delete_sql and left > 0:
+        sql = None
+        if expired_sql and delete_sql:
             sql = delete_sql.replace("\\(expired)", expired_sql.replace("\n", "\n    ")).replace("\\\\", "\\")
+        if sql and left > 0:
             plan = bench.explain(cluster, url, "One retention batch (10,000 rows, rolled back):", "", sql,
                                  ["float8", "int"], [str(30 * 86_400), "10000"])
         # One batch's time against its size (EXPLAIN ANALYZE, rolled back): what a per-cycle
         # budget can hold. Smallest first, so each one reads roughly the same pages.
         batch_times = {}
-        if expired_sql and delete_sql and left > 0:
+        if sql and left > 0:
             for limit in (1000, 2500, 5000, 10000):
                 text = bench.explain(cluster, url, "", "", sql, ["float8", "int"], [str(30 * 86_400), str(limit)])
                 found = re.search(r"Execution Time: ([0-9.]+) ms", text)
@@ -192,7 +194,7 @@ def section_retention(cluster, bin_dir, report, quick):
             vacuumed_off.append(cycle(bin_dir, url, "0"))
         # Where the steady state's extra time goes: the same batch with nothing expired.
         steady_plan = None
-        if expired_sql and delete_sql:
+        if sql:
             steady_plan = bench.explain(cluster, url, "One retention batch with nothing expired (after prune and VACUUM):",
                                         "", sql, ["float8", "int"], [str(30 * 86_400), "10000"])
     finally:
