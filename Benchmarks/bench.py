@@ -659,7 +659,24 @@ def swift_query_in_function(source_path, name):
         return None
     lines = match.group(1).split("\n")
     indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
-    return "\n".join(l[indent:] for l in lines)
+    return expand_swift_sql("\n".join(l[indent:] for l in lines))
+
+
+def expand_swift_sql(sql):
+    """The SQL a Swift string gives once its `\\(TimestampSQL.…("column"))` interpolations are
+    expanded (Sources/DispatchDue/Dispatch/TimestampSQL.swift), so psql can run it. `problem` is
+    simplified to the same shape of work (a range test and a text cast)."""
+    lowest, beyond = "'0001-01-01 00:00:00Z'::timestamptz", "'10000-01-01 00:00:00Z'::timestamptz"
+
+    def in_range(column):
+        return f"({column} >= {lowest} AND {column} < {beyond})"
+    forms = {
+        "inRange": in_range,
+        "epoch": lambda c: f"CASE WHEN {in_range(c)} THEN floor(extract(epoch FROM {c}))::int8 END",
+        "problem": lambda c: f"(CASE WHEN {c} IS NULL OR {in_range(c)} THEN NULL ELSE {c}::text END)",
+        "display": lambda c: f"{c}::text",
+    }
+    return re.sub(r'\\\(TimestampSQL\.(\w+)\("([^"]+)"\)\)', lambda m: forms[m.group(1)](m.group(2)), sql)
 
 
 def execution_queries():
