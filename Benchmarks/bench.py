@@ -689,7 +689,8 @@ def execution_queries():
     found = []
     for name, title, types, arguments in (
             ("hasWork", "Work check (`ExecutionStore.hasWork`)", [], []),
-            ("claimRuns", "Runnable-invocation claim (`ExecutionStore.claimRuns`)", ["int", "text"], ["32", "'130'"]),
+            ("claimRuns", "Runnable-invocation claim (`ExecutionStore.claimRuns`)", ["int", "text", "int", "int"],
+             ["32", "'130'", "262144", "65536"]),
             ("claimChecks", "Reconcile claim (`ExecutionStore.claimChecks`)", ["int", "text"], ["32", "'30'"])):
         sql = swift_query_in_function(path, name)
         if sql:
@@ -829,7 +830,7 @@ def section_after_burst(cluster, url, report):
     claim = swift_query_in_function(path, "claimRuns")
     if claim:
         parts.append(explain(cluster, url, "Runnable-invocation claim with 10,000 running:", "", claim,
-                             ["int", "text"], ["32", "'130'"]))
+                             ["int", "text", "int", "int"], ["32", "'130'", "262144", "65536"]))
     record = swift_query_in_function(path, "record")
     if record and record.count("$") >= 10:
         rows = cluster.psql(url, "SELECT tenant_id, id, lease_expires_at::text FROM scheduled_trigger_invocations "
