@@ -67,13 +67,17 @@ enum PolicyInsert {
         ), planned AS (
             SELECT d.*,
                    d.capacity IS NOT NULL AND d.rank > d.capacity AS skipped,
-                   CASE WHEN d.capacity >= 1
-                        THEN 'invocation ' || b.new_id || ' (pending, slot '
-                             || to_char(to_timestamp(b.slot) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ')'
+                   -- Only a skipped slot needs its blocker (for last_error), so the lookup runs
+                   -- for skipped slots alone: as a join of the batch with itself it cost a
+                   -- 500 x 500 nested loop per batch even when every trigger was `allow`.
+                   CASE WHEN d.capacity IS NULL OR d.rank <= d.capacity THEN NULL
+                        WHEN d.capacity >= 1 THEN (
+                            SELECT 'invocation ' || b.new_id || ' (pending, slot '
+                                   || to_char(to_timestamp(b.slot) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ')'
+                            FROM decided b
+                            WHERE b.tenant_id = d.tenant_id AND b.trigger_id = d.trigger_id AND b.rank = d.capacity)
                         ELSE d.existing_blocker END AS blocker
             FROM decided d
-            LEFT JOIN decided b
-                   ON b.tenant_id = d.tenant_id AND b.trigger_id = d.trigger_id AND b.rank = d.capacity
         )
         """
 
