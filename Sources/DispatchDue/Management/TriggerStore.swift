@@ -364,7 +364,9 @@ public struct TriggerStore {
     static func mapDataErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true || error.sqlState == "23514" {
+        } catch let error as PostgresError where error.sqlState?.errorClass == PostgresError.SQLState.dataExceptionClass
+            || error.sqlState == .checkViolation
+        {
             throw ManagementError.invalid("the database refused the value: \(error.message)")
         }
     }
