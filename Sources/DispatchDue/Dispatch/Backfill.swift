@@ -146,9 +146,8 @@ public struct Backfill {
                 results.append(BackfillResult(
                     tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded,
                     pruned: plan.pruned, skippedByOverlap: skipped[plan.tenant + "\u{1F}" + plan.id] ?? 0))
-                logger.info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
-                    "tenant": .string(plan.tenant), "project": .string(plan.project), "agent": .string(plan.agent),
-                    "trigger": .string(plan.id),
+                let identity = LogIdentity(tenant: plan.tenant, project: plan.project, agent: plan.agent, trigger: plan.id)
+                logger.with(identity).info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
                     "slots": .int(plan.slots.count), "recorded": .int(recorded), "pruned_slots_left_out": .int(plan.pruned),
                     "from": .string(request.from.iso8601), "to": .string(through.iso8601),
                 ])

@@ -129,14 +129,13 @@ public struct DispatchStage {
     }
 
     private func logHeal(_ row: Row, _ heal: HealPlan) {
-        let ids: [(String, LogValue)] = [
-            ("tenant", .string(row["tenant_id"] ?? "")), ("project", .string(row["project_id"] ?? "")),
-            ("agent", .string(row["agent_id"] ?? "")), ("trigger", .string(row["id"] ?? "")),
-        ]
+        let logger = logger.with(LogIdentity(
+            tenant: row["tenant_id"] ?? "", project: row["project_id"] ?? "", agent: row["agent_id"] ?? "",
+            trigger: row["id"] ?? ""))
         if let error = heal.plan.scheduleError {
-            logger.log(.warning, "trigger.schedule_error", fields: ids + [("error", .string(error))])
+            logger.warning("trigger.schedule_error", ["error": .string(error)])
         } else if let next = heal.plan.nextRunAt {
-            logger.log(.debug, "trigger.healed", fields: ids + [("next_run_at", .string(next.iso8601))])
+            logger.debug("trigger.healed", ["next_run_at": .string(next.iso8601)])
         }
     }
 
@@ -196,19 +195,11 @@ public struct DispatchStage {
             if !slots.isEmpty {
                 let inserted = try connection.query(PolicyInsert.insertInvocations, slots.parameters)
                 for invocation in inserted {
-                    if try RecordedSlot(invocation).account(logger: logger, report: &report) { continue }
-                    // The slots inserted here were checked (years 1–9999), so the guarded read has a value.
-                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.optionalInt("slot") ?? 0))
+                    let recorded = try RecordedSlot(invocation)
+                    if recorded.account(logger: logger, report: &report) { continue }
                     report.recorded += 1
-                    report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))
-                    logger.info("invocation.recorded", [
-                        "tenant": .string(try invocation.string("tenant_id")),
-                        "project": .string(try invocation.string("project_id")),
-                        "agent": .string(try invocation.string("agent_id")),
-                        "trigger": .string(try invocation.string("scheduled_trigger_id")),
-                        "invocation": .string(try invocation.string("id")),
-                        "slot": .string(slot.iso8601Milliseconds),
-                    ])
+                    report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(recorded.slot))
+                    logger.with(recorded.identity).info("invocation.recorded")
                 }
             }
             try connection.query(Self.advanceTriggers, update.parameters)
@@ -219,10 +210,9 @@ public struct DispatchStage {
     }
 
     private func logPlan(_ trigger: DueTrigger, _ plan: SlotPlan, report: inout CycleReport) {
+        let logger = logger.with(trigger.identity)
         if let problem = trigger.dueProblem, trigger.cronExpression != nil {
             logger.warning("trigger.next_run_at_unreadable", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
                 "next_run_at": .string(problem),
                 "fired_slot": .string(plan.slots.last?.iso8601 ?? ""),
                 "next": .string(plan.nextRunAt?.iso8601 ?? ""),
@@ -230,16 +220,11 @@ public struct DispatchStage {
         }
         if let error = plan.scheduleError {
             report.scheduleErrors += 1
-            logger.warning("trigger.schedule_error", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id), "error": .string(error),
-            ])
+            logger.warning("trigger.schedule_error", ["error": .string(error)])
         }
         if plan.skipped > 0 {
             report.skippedSlots += plan.skipped
             logger.warning("slots.skipped", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
                 "policy": .string(trigger.policy.rawValue), "skipped": .int(plan.skipped),
                 "skipped_is_lower_bound": .bool(plan.skippedIsLowerBound),
                 "first_skipped_slot": .string(trigger.due?.iso8601 ?? trigger.dueProblem ?? ""),
@@ -339,6 +324,8 @@ struct DueTrigger {
     }
 
     var isOneTime: Bool { cronExpression == nil }
+
+    var identity: LogIdentity { LogIdentity(tenant: tenantID, project: projectID, agent: agentID, trigger: id) }
 
     func plan(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
         let plan = unchecked(now: now, schedules: &schedules)

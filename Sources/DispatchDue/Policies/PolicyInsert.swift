@@ -143,12 +143,10 @@ struct RecordedSlot {
         jitterSeconds = Double(row["jitter_seconds"] ?? "0") ?? 0
     }
 
-    var logFields: [(String, LogValue)] {
-        [
-            ("tenant", .string(tenant)), ("project", .string(project)), ("agent", .string(agent)),
-            ("trigger", .string(trigger)), ("invocation", .string(invocation)),
-            ("slot", .string(Instant(secondsSinceEpoch: slot).iso8601Milliseconds)),
-        ]
+    var identity: LogIdentity {
+        LogIdentity(
+            tenant: tenant, project: project, agent: agent, trigger: trigger, invocation: invocation,
+            slot: Instant(secondsSinceEpoch: slot).iso8601Milliseconds)
     }
 
     /// Logs and counts what the dispatch stage's `invocation.recorded` line does not cover:
@@ -156,13 +154,13 @@ struct RecordedSlot {
     func account(logger: Logger, report: inout CycleReport) -> Bool {
         if skipped {
             report.skippedByOverlap += 1
-            logger.log(.warning, "invocation.skipped_overlap", fields: logFields + [("reason", .string(reason ?? ""))])
+            logger.with(identity).warning("invocation.skipped_overlap", ["reason": .string(reason ?? "")])
             return true
         }
         if jitterSeconds > 0 {
             report.jitterDelaySecondsTotal += jitterSeconds
             report.maxJitterDelaySeconds = max(report.maxJitterDelaySeconds, jitterSeconds)
-            logger.log(.debug, "invocation.jittered", fields: logFields + [("delay_seconds", .double(jitterSeconds))])
+            logger.with(identity).debug("invocation.jittered", ["delay_seconds": .double(jitterSeconds)])
         }
         return false
     }
