@@ -48,13 +48,29 @@ public struct Backfill {
 
     public init(logger: Logger) { self.logger = logger }
 
-    static let selectTriggers = """
-        SELECT tenant_id, id, project_id, agent_id, cron_expression, cron_timezone,
-               floor(extract(epoch FROM pruned_through))::int8 AS pruned_through
+    static let triggerColumns = """
+        tenant_id, id, project_id, agent_id, cron_expression, cron_timezone,
+        floor(extract(epoch FROM pruned_through))::int8 AS pruned_through
+        """
+
+    /// The enabled cron triggers without schedule_error of tenant $1 (any when NULL) with ids $2
+    /// (any when empty), locked (a real run) like the record step locks due triggers, so the
+    /// overlap policy's decisions never race with a concurrent cycle's.
+    static let lockTriggers = """
+        SELECT \(triggerColumns)
         FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
-          AND ($1::text IS NULL OR tenant_id = $1)
-          AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
+          AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
+        ORDER BY tenant_id, id
+        FOR UPDATE
+        """
+
+    /// `lockTriggers` without the lock, for `--dry-run`.
+    static let selectTriggers = """
+        SELECT \(triggerColumns)
+        FROM scheduled_triggers
+        WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
+          AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
         ORDER BY tenant_id, id
         """
 
@@ -72,11 +88,8 @@ public struct Backfill {
 
     public func run(on connection: borrowing Connection, _ request: BackfillRequest) throws -> [BackfillResult] {
         try connection.transaction {
-            // Locked (a real run) like the record step locks due triggers, so the overlap
-            // policy's decisions never race with a concurrent cycle's.
             let triggers = try connection.query(
-                Self.selectTriggers + (request.dryRun ? "" : " FOR UPDATE"),
-                [request.tenantID, PostgresArray(request.triggerIDs)])
+                request.dryRun ? Self.selectTriggers : Self.lockTriggers, [request.tenantID, PostgresArray(request.triggerIDs)])
             let now = Instant(secondsSinceEpoch: Int64(try connection.query(
                 "SELECT floor(extract(epoch FROM now()))::int8 AS now").first!.int("now")))
             if request.from > now {

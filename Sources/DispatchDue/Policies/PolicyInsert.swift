@@ -81,7 +81,8 @@ enum PolicyInsert {
         )
         """
 
-    static let insertInvocations = planSlots + """
+    static let insertInvocations = """
+        \(planSlots)
         INSERT INTO scheduled_trigger_invocations
             (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,
              scheduled_for, idempotency_key, resolved_payload, next_attempt_at, completed_at, last_error,
@@ -110,7 +111,8 @@ enum PolicyInsert {
 
     /// `run --dry-run`: per trigger, how many of the given slots the overlap policy would record
     /// `skipped` (only triggers with some). Writes nothing.
-    static let previewSkips = planSlots + """
+    static let previewSkips = """
+        \(planSlots)
         SELECT tenant_id, trigger_id, overlap_policy, count(*) FILTER (WHERE skipped) AS skipped
         FROM planned
         GROUP BY tenant_id, trigger_id, overlap_policy
