@@ -129,8 +129,7 @@ public struct TriggerDefinition: Sendable, Equatable {
 
     /// `--tz: …`, with an example name unless the engine's message already gives one.
     static func zoneMessage(_ error: ScheduleError) -> String {
-        let hinted = error.message.contains("e.g.") || error.message.contains("did you mean")
-        return "--tz: \(error.message)" + (hinted ? "" : "; use an IANA name such as Europe/Berlin")
+        "--tz: \(error.message)" + (error.suggestsFix ? "" : "; use an IANA name such as Europe/Berlin")
     }
 
     /// One line of text (a name, a zone, a cron expression): no control characters.
