@@ -62,25 +62,29 @@ extension PostgresError {
         /// The first two characters: the class (`08` connection exception, `22` data exception, …).
         public var errorClass: String { String(rawValue.prefix(2)) }
 
-        // Class 08: connection exception (any code of the class).
+        // Class 08, connection exception: branched on as a whole class.
         public static let connectionExceptionClass = "08"
-        // Class 22: data exception (a value out of range or of the wrong form; any code of the class).
+        // Class 22, data exception (a value out of range or of the wrong form): branched on as a class.
         public static let dataExceptionClass = "22"
-        // Class 28: invalid authorization specification (28000, 28P01 wrong password).
-        public static let invalidAuthorizationClass = "28"
-
-        public static let checkViolation: SQLState = "23514"
+        public static let divisionByZero: SQLState = "22012"
+        // Class 23, integrity constraint violation.
         public static let uniqueViolation: SQLState = "23505"
+        public static let checkViolation: SQLState = "23514"
+        // Class 28, invalid authorization specification (28000, 28P01 wrong password): as a class.
+        public static let invalidAuthorizationClass = "28"
+        // Class 40, transaction rollback: the caller may retry.
         public static let serializationFailure: SQLState = "40001"
         public static let deadlockDetected: SQLState = "40P01"
+        // Class 42, access rule violation: a missing grant, or a schema older than the statement.
         public static let insufficientPrivilege: SQLState = "42501"
         public static let undefinedColumn: SQLState = "42703"
         public static let undefinedTable: SQLState = "42P01"
+        // Class 55, object not in prerequisite state: a lock not granted under NOWAIT or lock_timeout.
         public static let lockNotAvailable: SQLState = "55P03"
+        // Class 57, operator intervention: a cancelled statement, a server shutting down or starting.
         public static let queryCanceled: SQLState = "57014"
         public static let adminShutdown: SQLState = "57P01"
         public static let crashShutdown: SQLState = "57P02"
         public static let cannotConnectNow: SQLState = "57P03"
-        public static let divisionByZero: SQLState = "22012"
     }
 }

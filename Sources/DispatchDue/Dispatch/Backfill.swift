@@ -57,8 +57,7 @@ public struct Backfill {
     /// (any when empty), locked (a real run) like the record step locks due triggers, so the
     /// overlap policy's decisions never race with a concurrent cycle's.
     static let lockTriggers = """
-        SELECT \(triggerColumns)
-        FROM scheduled_triggers
+        SELECT \(triggerColumns) FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
           AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
         ORDER BY tenant_id, id
@@ -67,8 +66,7 @@ public struct Backfill {
 
     /// `lockTriggers` without the lock, for `--dry-run`.
     static let selectTriggers = """
-        SELECT \(triggerColumns)
-        FROM scheduled_triggers
+        SELECT \(triggerColumns) FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
           AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
         ORDER BY tenant_id, id

@@ -123,32 +123,22 @@ enum PolicyInsert {
 
 /// What recording slots with the policies did, for logs and the cycle report.
 struct RecordedSlot {
-    var tenant: String
-    var project: String
-    var agent: String
-    var trigger: String
-    var invocation: String
+    /// tenant, project, agent, trigger, invocation and slot, for the log lines.
+    var identity: LogIdentity
     var slot: Int64
     var skipped: Bool
     var reason: String?
     var jitterSeconds: Double
 
     init(_ row: Row) throws {
-        tenant = try row.string("tenant_id")
-        project = try row.string("project_id")
-        agent = try row.string("agent_id")
-        trigger = try row.string("scheduled_trigger_id")
-        invocation = try row.string("id")
         slot = Int64(try row.int("slot"))
+        identity = LogIdentity(
+            tenant: try row.string("tenant_id"), project: try row.string("project_id"), agent: try row.string("agent_id"),
+            trigger: try row.string("scheduled_trigger_id"), invocation: try row.string("id"),
+            slot: Instant(secondsSinceEpoch: slot).iso8601Milliseconds)
         skipped = try row.string("status") == "skipped"
         reason = row["last_error"]
         jitterSeconds = Double(row["jitter_seconds"] ?? "0") ?? 0
-    }
-
-    var identity: LogIdentity {
-        LogIdentity(
-            tenant: tenant, project: project, agent: agent, trigger: trigger, invocation: invocation,
-            slot: Instant(secondsSinceEpoch: slot).iso8601Milliseconds)
     }
 
     /// Logs and counts what the dispatch stage's `invocation.recorded` line does not cover:
