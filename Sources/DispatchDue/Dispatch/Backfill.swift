@@ -88,8 +88,7 @@ public struct Backfill {
         try connection.transaction {
             let triggers = try connection.query(
                 request.dryRun ? Self.selectTriggers : Self.lockTriggers, [request.tenantID, PostgresArray(request.triggerIDs)])
-            let now = Instant(secondsSinceEpoch: Int64(try connection.query(
-                "SELECT floor(extract(epoch FROM now()))::int8 AS now").first!.int("now")))
+            let now = try TriggerStore.now(on: connection)
             if request.from > now {
                 throw BackfillError(message: "--from \(request.from.iso8601) is after the database's now (\(now.iso8601))")
             }
@@ -108,9 +107,9 @@ public struct Backfill {
             var schedules = ScheduleCache()
             let through = min(request.to ?? now, now)
             for row in triggers {
-                guard case .success(let schedule) = schedules.schedule(
-                    expression: try row.string("cron_expression"), zone: try row.string("cron_timezone"))
-                else { continue }
+                let expression = try row.string("cron_expression"), zone = try row.string("cron_timezone")
+                let resolved = try? TriggerSchedule.resolve(cronExpression: expression, timeZone: zone, runAt: nil, cache: &schedules)
+                guard case .cron(let schedule)? = resolved?.timing else { continue }
                 let remaining = request.maxSlots - total + 1
                 var slots = schedule.slots(after: request.from.adding(seconds: -1), through: through, limit: remaining)
                 // contract §6: a pruned slot never fires again.

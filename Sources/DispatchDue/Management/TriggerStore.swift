@@ -81,7 +81,7 @@ public struct TriggerStore {
 
     /// The database clock, for previews outside a write.
     public func databaseNow(on connection: borrowing Connection) throws -> Instant {
-        Instant(secondsSinceEpoch: Int64(try connection.query(Self.selectNow).first!.int("now")))
+        try Self.now(on: connection)
     }
 
     // MARK: add
@@ -304,6 +304,7 @@ public struct TriggerStore {
         return try TriggerRecord(row)
     }
 
+    /// The database clock at the start of the transaction, in whole seconds (`selectNow`).
     static func now(on connection: borrowing Connection) throws -> Instant {
         Instant(secondsSinceEpoch: Int64(try connection.query(selectNow).first!.int("now")))
     }
