@@ -620,17 +620,17 @@ def section_explain(cluster, url, report):
     """Plans on the 1,000,000-trigger database (which also holds 1,000,000 finished invocations)."""
     dispatch = "Sources/DispatchDue/Dispatch/DispatchStage.swift"
     parts = []
-    select_due = swift_string(dispatch, "selectDue")
+    claim_due = expand_swift_sql(swift_string(dispatch, "claimDue"))
     parts.append(explain(cluster, url, "Claim, nothing due (the idle cycle):", "",
-                         select_due + "\nFOR UPDATE OF t SKIP LOCKED", ["int", "text[]", "text[]"],
+                         claim_due, ["int", "text[]", "text[]"],
                          ["500", "'{}'", "'{}'"]))
     parts.append(explain(
         cluster, url, "Claim, 5,000 of the 1,000,000 due (made due inside the transaction, rolled back):",
         "UPDATE scheduled_triggers SET next_run_at = now() - interval '1 minute' "
         "WHERE id IN (SELECT 'trigger-' || i FROM generate_series(1, 1000000, 200) AS i);\nANALYZE scheduled_triggers;",
-        select_due + "\nFOR UPDATE OF t SKIP LOCKED", ["int", "text[]", "text[]"], ["500", "'{}'", "'{}'"]))
+        claim_due, ["int", "text[]", "text[]"], ["500", "'{}'", "'{}'"]))
     parts.append(explain(cluster, url, "Heal, nothing unscheduled:", "",
-                         swift_string(dispatch, "selectUnscheduled") + "\nFOR UPDATE OF t SKIP LOCKED",
+                         expand_swift_sql(swift_string(dispatch, "claimUnscheduled")),
                          ["int"], ["500"]))
     queries = execution_queries()
     for name, title, sql, types, arguments in queries:
@@ -676,6 +676,12 @@ def expand_swift_sql(sql):
         "problem": lambda c: f"(CASE WHEN {c} IS NULL OR {in_range(c)} THEN NULL ELSE {c}::text END)",
         "display": lambda c: f"{c}::text",
     }
+    # Named column lists the claims interpolate (fixed constants of the Swift source).
+    for fragment, path in (("dueColumns", "Sources/DispatchDue/Dispatch/DispatchStage.swift"),
+                           ("TriggerSchedule.scheduleColumns", "Sources/DispatchDue/Dispatch/TriggerSchedule.swift")):
+        text = swift_string(path, fragment.split(".")[-1])
+        if text:
+            sql = sql.replace("\\(" + fragment + ")", text)
     return re.sub(r'\\\(TimestampSQL\.(\w+)\("([^"]+)"\)\)', lambda m: forms[m.group(1)](m.group(2)), sql)
 
 

@@ -154,9 +154,9 @@ public struct Connection: ~Copyable {
             // EINTR (a stop signal) just ends this slice early.
             _ = poll(&descriptor, 1, Connection.sliceMilliseconds)
         }
-        if let cancelReason, let pointer = last.pointer, ResultHandle.field(pointer, "C") == "57014" {
+        if let cancelReason, let pointer = last.pointer, ResultHandle.field(pointer, "C") == PostgresError.SQLState.queryCanceled.rawValue {
             throw PostgresError(
-                kind: .cancelled, sqlState: "57014", message: "statement cancelled: \(cancelReason)",
+                kind: .cancelled, sqlState: .queryCanceled, message: "statement cancelled: \(cancelReason)",
                 context: Connection.firstLine(sql))
         }
         return try consume(last, sql: sql)
@@ -184,7 +184,7 @@ public struct Connection: ~Copyable {
         case PGRES_TUPLES_OK:
             return result.copyRows()
         default:
-            let sqlState = ResultHandle.field(pointer, "C")
+            let sqlState = ResultHandle.field(pointer, "C").map(PostgresError.SQLState.init(rawValue:))
             let primary = ResultHandle.field(pointer, "M") ?? Connection.errorMessage(handle)
             let detail = ResultHandle.field(pointer, "D")
             let lost = PQstatus(handle) != CONNECTION_OK

@@ -13,14 +13,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var kind: Kind
-    /// Five-character SQLSTATE (e.g. `23505` unique violation), when the server reported one.
-    public var sqlState: String?
+    /// The SQLSTATE (e.g. `.uniqueViolation`, 23505), when the server reported one.
+    public var sqlState: SQLState?
     /// libpq's primary message, with any password in the connection string masked.
     public var message: String
     /// Where it happened: the masked connection target, or the first line of the statement.
     public var context: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String, context: String? = nil) {
+    public init(kind: Kind, sqlState: SQLState? = nil, message: String, context: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
@@ -42,7 +42,49 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     /// True for serialization failures and deadlocks, which a caller may retry.
-    public var isRetryableConflict: Bool { sqlState == "40001" || sqlState == "40P01" }
+    public var isRetryableConflict: Bool { sqlState == .serializationFailure || sqlState == .deadlockDetected }
     /// True when the relation does not exist (schema not migrated).
-    public var isUndefinedTable: Bool { sqlState == "42P01" }
+    public var isUndefinedTable: Bool { sqlState == .undefinedTable }
+}
+
+extension PostgresError {
+    /// A five-character SQLSTATE (PostgreSQL manual, appendix A). The codes the package branches
+    /// on have names here, so no caller compares raw strings; any other code the server sends is
+    /// kept as it came.
+    public struct SQLState: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+        public let rawValue: String
+
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(stringLiteral value: String) { self.rawValue = value }
+
+        public var description: String { rawValue }
+
+        /// The first two characters: the class (`08` connection exception, `22` data exception, …).
+        public var errorClass: String { String(rawValue.prefix(2)) }
+
+        // Class 08, connection exception: branched on as a whole class.
+        public static let connectionExceptionClass = "08"
+        // Class 22, data exception (a value out of range or of the wrong form): branched on as a class.
+        public static let dataExceptionClass = "22"
+        public static let divisionByZero: SQLState = "22012"
+        // Class 23, integrity constraint violation.
+        public static let uniqueViolation: SQLState = "23505"
+        public static let checkViolation: SQLState = "23514"
+        // Class 28, invalid authorization specification (28000, 28P01 wrong password): as a class.
+        public static let invalidAuthorizationClass = "28"
+        // Class 40, transaction rollback: the caller may retry.
+        public static let serializationFailure: SQLState = "40001"
+        public static let deadlockDetected: SQLState = "40P01"
+        // Class 42, access rule violation: a missing grant, or a schema older than the statement.
+        public static let insufficientPrivilege: SQLState = "42501"
+        public static let undefinedColumn: SQLState = "42703"
+        public static let undefinedTable: SQLState = "42P01"
+        // Class 55, object not in prerequisite state: a lock not granted under NOWAIT or lock_timeout.
+        public static let lockNotAvailable: SQLState = "55P03"
+        // Class 57, operator intervention: a cancelled statement, a server shutting down or starting.
+        public static let queryCanceled: SQLState = "57014"
+        public static let adminShutdown: SQLState = "57P01"
+        public static let crashShutdown: SQLState = "57P02"
+        public static let cannotConnectNow: SQLState = "57P03"
+    }
 }

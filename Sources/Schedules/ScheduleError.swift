@@ -22,14 +22,23 @@ public struct ScheduleError: Error, CustomStringConvertible, Sendable, Equatable
 
     public var kind: Kind
     public var message: String
+    /// True when the message already names what to write instead (`did you mean Europe/Berlin?`,
+    /// `e.g. Europe/Berlin`), so a caller adding its own example should not.
+    public var suggestsFix: Bool
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, suggestsFix: Bool = false) {
         self.kind = kind
         self.message = message
+        self.suggestsFix = suggestsFix
     }
 
     /// An error about input that cannot be read (kind `.syntax`).
     public init(_ message: String) { self.init(.syntax, message) }
+
+    /// Two errors are equal when they say the same thing: kind and message.
+    public static func == (lhs: ScheduleError, rhs: ScheduleError) -> Bool {
+        lhs.kind == rhs.kind && lhs.message == rhs.message
+    }
 
     public var description: String { message }
 }

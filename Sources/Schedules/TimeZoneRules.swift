@@ -174,8 +174,8 @@ public final class TimeZoneRules: Sendable {
         throw unknownZone(name, "not in the tz database at \(directory)")
     }
 
-    static func unknownZone(_ name: String, _ why: String) -> ScheduleError {
-        ScheduleError(.unknownZone, "unknown time zone \"\(name)\": \(why)")
+    static func unknownZone(_ name: String, _ why: String, suggestsFix: Bool = false) -> ScheduleError {
+        ScheduleError(.unknownZone, "unknown time zone \"\(name)\": \(why)", suggestsFix: suggestsFix)
     }
 
     /// Throws unless `name` is an IANA zone or link name (see `load(_:directory:)`).
@@ -196,7 +196,7 @@ public final class TimeZoneRules: Sendable {
         }
         switch components[0] {
         case "localtime":
-            throw unknownZone(name, "\(notIANA) (it is the host's local time; name the zone, e.g. Europe/Berlin)")
+            throw unknownZone(name, "\(notIANA) (it is the host's local time; name the zone, e.g. Europe/Berlin)", suggestsFix: true)
         case "posixrules", "Factory":
             throw unknownZone(name, notIANA)
         case "right", "posix":
@@ -208,7 +208,7 @@ public final class TimeZoneRules: Sendable {
         guard let listed = listedNames(directory: directory) else { return }  // no tzdata.zi: the rules above
         guard !listed.exact.contains(name) else { return }
         if let suggestion = listed.byLowercase[name.lowercased()] {
-            throw unknownZone(name, "\(notIANA) (did you mean \(suggestion)?)")
+            throw unknownZone(name, "\(notIANA) (did you mean \(suggestion)?)", suggestsFix: true)
         }
         throw unknownZone(name, notIANA)
     }

@@ -67,11 +67,11 @@ public enum ExitStatus {
         // 0/130/143; one that still reaches here could not do its job.
         case .cancelled: return failure
         case .statement:
-            if let state = error.sqlState, state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) {
+            if let state = error.sqlState, state.errorClass == PostgresError.SQLState.connectionExceptionClass || [.adminShutdown, .crashShutdown, .cannotConnectNow].contains(state) {
                 return databaseUnavailable
             }
             // 28000 invalid authorization, 28P01 wrong password: refused connection.
-            if let state = error.sqlState, state.hasPrefix("28") { return databaseUnavailable }
+            if let state = error.sqlState, state.errorClass == PostgresError.SQLState.invalidAuthorizationClass { return databaseUnavailable }
             return failure
         }
     }

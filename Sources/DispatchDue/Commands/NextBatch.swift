@@ -60,7 +60,7 @@ enum NextBatch {
         default: return .failure(ScheduleError("\"count\" must be a number"))
         }
         do throws(ScheduleError) {
-            return .success(try CronSchedule(expression: expr, timeZone: zone).nextSlots(after: after, count: count))
+            return .success(try TriggerSchedule.cron(expr, timeZone: zone).nextSlots(after: after, count: count))
         } catch {
             return .failure(error)
         }

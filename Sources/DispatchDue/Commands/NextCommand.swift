@@ -73,7 +73,7 @@ public struct NextCommand: ParsableCommand {
             // Exactly --count slots or an error: never fewer in silence (contract §3).
             let slots: [Instant]
             do throws(ScheduleError) {
-                slots = try CronSchedule(expression: cron, timeZone: tz).nextSlots(after: start, count: count)
+                slots = try TriggerSchedule.cron(cron, timeZone: tz).nextSlots(after: start, count: count)
             } catch {
                 throw ExitStatus.fail(ExitStatus.usage, "dispatch-due next: \(error.message)")
             }

@@ -46,7 +46,7 @@ public struct PruneCommand: ParsableCommand {
             do {
                 result = try Retention(retentionSeconds: retention.seconds, timeBudgetSeconds: nil)
                     .run(on: connection, dryRun: dryRun, logger: logger)
-            } catch let error as PostgresError where error.isUndefinedTable || error.sqlState == "42703" {
+            } catch let error as PostgresError where error.isUndefinedTable || error.sqlState == .undefinedColumn {
                 throw ExitStatus.fail(ExitStatus.failure, "dispatch-due prune: the schema is missing or old; run `dispatch-due migrate`")
             }
             if retention.seconds == 0 {

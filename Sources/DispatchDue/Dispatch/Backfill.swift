@@ -48,13 +48,27 @@ public struct Backfill {
 
     public init(logger: Logger) { self.logger = logger }
 
-    static let selectTriggers = """
-        SELECT tenant_id, id, project_id, agent_id, cron_expression, cron_timezone,
-               floor(extract(epoch FROM pruned_through))::int8 AS pruned_through
-        FROM scheduled_triggers
+    static let triggerColumns = """
+        tenant_id, id, project_id, agent_id, cron_expression, cron_timezone,
+        floor(extract(epoch FROM pruned_through))::int8 AS pruned_through
+        """
+
+    /// The enabled cron triggers without schedule_error of tenant $1 (any when NULL) with ids $2
+    /// (any when empty), locked (a real run) like the record step locks due triggers, so the
+    /// overlap policy's decisions never race with a concurrent cycle's.
+    static let lockTriggers = """
+        SELECT \(triggerColumns) FROM scheduled_triggers
         WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
-          AND ($1::text IS NULL OR tenant_id = $1)
-          AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
+          AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
+        ORDER BY tenant_id, id
+        FOR UPDATE
+        """
+
+    /// `lockTriggers` without the lock, for `--dry-run`.
+    static let selectTriggers = """
+        SELECT \(triggerColumns) FROM scheduled_triggers
+        WHERE enabled AND cron_expression IS NOT NULL AND schedule_error IS NULL
+          AND ($1::text IS NULL OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))
         ORDER BY tenant_id, id
         """
 
@@ -72,13 +86,9 @@ public struct Backfill {
 
     public func run(on connection: borrowing Connection, _ request: BackfillRequest) throws -> [BackfillResult] {
         try connection.transaction {
-            // Locked (a real run) like the record step locks due triggers, so the overlap
-            // policy's decisions never race with a concurrent cycle's.
             let triggers = try connection.query(
-                Self.selectTriggers + (request.dryRun ? "" : " FOR UPDATE"),
-                [request.tenantID, PostgresArray(request.triggerIDs)])
-            let now = Instant(secondsSinceEpoch: Int64(try connection.query(
-                "SELECT floor(extract(epoch FROM now()))::int8 AS now").first!.int("now")))
+                request.dryRun ? Self.selectTriggers : Self.lockTriggers, [request.tenantID, PostgresArray(request.triggerIDs)])
+            let now = try TriggerStore.now(on: connection)
             if request.from > now {
                 throw BackfillError(message: "--from \(request.from.iso8601) is after the database's now (\(now.iso8601))")
             }
@@ -97,9 +107,9 @@ public struct Backfill {
             var schedules = ScheduleCache()
             let through = min(request.to ?? now, now)
             for row in triggers {
-                guard case .success(let schedule) = schedules.schedule(
-                    expression: try row.string("cron_expression"), zone: try row.string("cron_timezone"))
-                else { continue }
+                let expression = try row.string("cron_expression"), zone = try row.string("cron_timezone")
+                let resolved = try? TriggerSchedule.resolve(cronExpression: expression, timeZone: zone, runAt: nil, cache: &schedules)
+                guard case .cron(let schedule)? = resolved?.timing else { continue }
                 let remaining = request.maxSlots - total + 1
                 var slots = schedule.slots(after: request.from.adding(seconds: -1), through: through, limit: remaining)
                 // contract §6: a pruned slot never fires again.
@@ -146,9 +156,8 @@ public struct Backfill {
                 results.append(BackfillResult(
                     tenantID: plan.tenant, triggerID: plan.id, slots: plan.slots.count, recorded: recorded,
                     pruned: plan.pruned, skippedByOverlap: skipped[plan.tenant + "\u{1F}" + plan.id] ?? 0))
-                logger.info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
-                    "tenant": .string(plan.tenant), "project": .string(plan.project), "agent": .string(plan.agent),
-                    "trigger": .string(plan.id),
+                let identity = LogIdentity(tenant: plan.tenant, project: plan.project, agent: plan.agent, trigger: plan.id)
+                logger.with(identity).info(request.dryRun ? "backfill.planned" : "backfill.recorded", [
                     "slots": .int(plan.slots.count), "recorded": .int(recorded), "pruned_slots_left_out": .int(plan.pruned),
                     "from": .string(request.from.iso8601), "to": .string(through.iso8601),
                 ])

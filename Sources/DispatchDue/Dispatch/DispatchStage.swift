@@ -51,15 +51,18 @@ public struct DispatchStage {
 
     // MARK: Heal (contract §2 step 2)
 
-    static let selectUnscheduled = """
-        SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone,
-               \(TimestampSQL.epoch("t.run_at")) AS run_at,
-               \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
-               EXISTS (SELECT 1 FROM scheduled_trigger_invocations i
-                       WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
-                         AND i.scheduled_for = date_trunc('second', t.run_at))
-               OR coalesce(date_trunc('second', t.run_at) <= t.pruned_through, false) AS slot_recorded,
-               floor(extract(epoch FROM now()))::int8 AS now
+    /// Up to $1 unscheduled triggers, locked, with the columns the schedule rule reads.
+    static let claimUnscheduled = """
+        SELECT \(TriggerSchedule.scheduleColumns)
+        FROM scheduled_triggers t
+        WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
+        LIMIT $1
+        FOR UPDATE OF t SKIP LOCKED
+        """
+
+    /// `claimUnscheduled` without the lock, for `run --dry-run` (a read-only transaction).
+    static let previewUnscheduled = """
+        SELECT \(TriggerSchedule.scheduleColumns)
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at IS NULL AND t.schedule_error IS NULL AND NOT t.run_at_recorded
         LIMIT $1
@@ -80,79 +83,60 @@ public struct DispatchStage {
         on connection: borrowing Connection, schedules: inout ScheduleCache, report: inout CycleReport
     ) throws -> Int {
         try connection.transaction {
-            let rows = try connection.query(Self.selectUnscheduled + " FOR UPDATE OF t SKIP LOCKED", [settings.batchSize])
+            let rows = try connection.query(Self.claimUnscheduled, [settings.batchSize])
             guard !rows.isEmpty else { return 0 }
             var update = TriggerUpdates()
             for row in rows {
-                let heal = try Self.healPlan(row, schedules: &schedules)
-                update.append(
-                    tenant: try row.string("tenant_id"), id: try row.string("id"), plan: heal.plan,
-                    runAtRecorded: heal.runAtRecorded)
-                logHeal(row, heal)
-                if heal.plan.scheduleError != nil { report.scheduleErrors += 1 } else { report.healed += 1 }
+                let state = try TriggerSchedule.state(of: row, cache: &schedules)
+                update.append(tenant: try row.string("tenant_id"), id: try row.string("id"), state: state)
+                logHeal(row, state)
+                if state.scheduleError != nil { report.scheduleErrors += 1 } else { report.healed += 1 }
             }
             try connection.query(Self.applyHeal, update.parameters)
             return rows.count
         }
     }
 
-    struct HealPlan {
-        var plan: SlotPlan
-        /// A one-time trigger whose slot was already recorded: done for good.
-        var runAtRecorded: Bool
-    }
-
-    static func healPlan(_ row: Row, schedules: inout ScheduleCache) throws -> HealPlan {
-        let now = Instant(secondsSinceEpoch: Int64(try row.int("now")))
-        let zone = try row.string("cron_timezone")
-        if let expression = row["cron_expression"] {
-            switch schedules.schedule(expression: expression, zone: zone) {
-            case .failure(let error): return HealPlan(plan: .failed(error.message), runAtRecorded: false)
-            case .success(let schedule):
-                return HealPlan(plan: SlotPlanner.firstSlot(schedule: schedule, after: now), runAtRecorded: false)
-            }
-        }
-        if let problem = row["run_at_problem"] {
-            return HealPlan(plan: .failed(TimestampSQL.message(column: "run_at", problem: problem)), runAtRecorded: false)
-        }
-        if case .failure(let error) = schedules.zone(zone) {
-            return HealPlan(plan: .failed(error.message), runAtRecorded: false)
-        }
-        let runAt = Instant(secondsSinceEpoch: Int64(try row.int("run_at")))
-        if let error = SlotPlanner.yearError(runAt, what: "run_at") {
-            return HealPlan(plan: .failed(error), runAtRecorded: false)
-        }
-        if try row.bool("slot_recorded") {
-            return HealPlan(plan: SlotPlan(slots: [], nextRunAt: nil), runAtRecorded: true)
-        }
-        return HealPlan(plan: SlotPlan(slots: [], nextRunAt: runAt), runAtRecorded: false)
-    }
-
-    private func logHeal(_ row: Row, _ heal: HealPlan) {
-        let ids: [(String, LogValue)] = [
-            ("tenant", .string(row["tenant_id"] ?? "")), ("project", .string(row["project_id"] ?? "")),
-            ("agent", .string(row["agent_id"] ?? "")), ("trigger", .string(row["id"] ?? "")),
-        ]
-        if let error = heal.plan.scheduleError {
-            logger.log(.warning, "trigger.schedule_error", fields: ids + [("error", .string(error))])
-        } else if let next = heal.plan.nextRunAt {
-            logger.log(.debug, "trigger.healed", fields: ids + [("next_run_at", .string(next.iso8601))])
+    private func logHeal(_ row: Row, _ state: ScheduleState) {
+        let logger = logger.with(LogIdentity(
+            tenant: row["tenant_id"] ?? "", project: row["project_id"] ?? "", agent: row["agent_id"] ?? "",
+            trigger: row["id"] ?? ""))
+        if let error = state.scheduleError {
+            logger.warning("trigger.schedule_error", ["error": .string(error)])
+        } else if let next = state.nextRunAt {
+            logger.debug("trigger.healed", ["next_run_at": .string(next.iso8601)])
         }
     }
 
     // MARK: Record (contract §2 step 3)
 
-    static let selectDue = """
-        SELECT t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone, t.misfire_policy,
-               \(TimestampSQL.epoch("t.run_at")) AS run_at,
-               \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
-               \(TimestampSQL.epoch("t.next_run_at")) AS due,
-               \(TimestampSQL.problem("t.next_run_at")) AS due_problem,
-               extract(epoch FROM now())::float8 AS now
+    /// What the record step reads of a due trigger (`DueTrigger`), with the batch's clock.
+    static let dueColumns = """
+        t.tenant_id, t.id, t.project_id, t.agent_id, t.cron_expression, t.cron_timezone, t.misfire_policy,
+        \(TimestampSQL.epoch("t.run_at")) AS run_at,
+        \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
+        \(TimestampSQL.epoch("t.next_run_at")) AS due,
+        \(TimestampSQL.problem("t.next_run_at")) AS due_problem,
+        extract(epoch FROM now())::float8 AS now
+        """
+
+    /// Up to $1 due triggers, oldest first, locked; not those in ($2, $3) (handled this cycle).
+    static let claimDue = """
+        SELECT \(dueColumns)
         FROM scheduled_triggers t
         WHERE t.enabled AND t.next_run_at <= now()
           AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS x(tenant_id, id)
                           WHERE x.tenant_id = t.tenant_id AND x.id = t.id)
+        ORDER BY t.next_run_at
+        LIMIT $1
+        FOR UPDATE OF t SKIP LOCKED
+        """
+
+    /// `claimDue` without the lock (nor the exclusions), for `run --dry-run` (a read-only transaction).
+    static let previewDue = """
+        SELECT \(dueColumns)
+        FROM scheduled_triggers t
+        WHERE t.enabled AND t.next_run_at <= now()
         ORDER BY t.next_run_at
         LIMIT $1
         """
@@ -175,7 +159,7 @@ public struct DispatchStage {
     ) throws -> Int {
         let (claimed, stillDue) = try connection.transaction { () throws -> (Int, [(tenant: String, id: String)]) in
             let rows = try connection.query(
-                Self.selectDue + " FOR UPDATE OF t SKIP LOCKED",
+                Self.claimDue,
                 [settings.batchSize, PostgresArray(handledButDue.map(\.tenant)), PostgresArray(handledButDue.map(\.id))])
             guard !rows.isEmpty else { return (0, []) }
             let now = try Self.databaseNow(rows[0])
@@ -196,19 +180,11 @@ public struct DispatchStage {
             if !slots.isEmpty {
                 let inserted = try connection.query(PolicyInsert.insertInvocations, slots.parameters)
                 for invocation in inserted {
-                    if try RecordedSlot(invocation).account(logger: logger, report: &report) { continue }
-                    // The slots inserted here were checked (years 1–9999), so the guarded read has a value.
-                    let slot = Instant(secondsSinceEpoch: Int64(try invocation.optionalInt("slot") ?? 0))
+                    let recorded = try RecordedSlot(invocation)
+                    if recorded.account(logger: logger, report: &report) { continue }
                     report.recorded += 1
-                    report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(slot.secondsSinceEpoch))
-                    logger.info("invocation.recorded", [
-                        "tenant": .string(try invocation.string("tenant_id")),
-                        "project": .string(try invocation.string("project_id")),
-                        "agent": .string(try invocation.string("agent_id")),
-                        "trigger": .string(try invocation.string("scheduled_trigger_id")),
-                        "invocation": .string(try invocation.string("id")),
-                        "slot": .string(slot.iso8601Milliseconds),
-                    ])
+                    report.maxSlotLagSeconds = max(report.maxSlotLagSeconds, now.seconds - Double(recorded.slot))
+                    logger.with(recorded.identity).info("invocation.recorded")
                 }
             }
             try connection.query(Self.advanceTriggers, update.parameters)
@@ -219,10 +195,9 @@ public struct DispatchStage {
     }
 
     private func logPlan(_ trigger: DueTrigger, _ plan: SlotPlan, report: inout CycleReport) {
+        let logger = logger.with(trigger.identity)
         if let problem = trigger.dueProblem, trigger.cronExpression != nil {
             logger.warning("trigger.next_run_at_unreadable", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
                 "next_run_at": .string(problem),
                 "fired_slot": .string(plan.slots.last?.iso8601 ?? ""),
                 "next": .string(plan.nextRunAt?.iso8601 ?? ""),
@@ -230,16 +205,11 @@ public struct DispatchStage {
         }
         if let error = plan.scheduleError {
             report.scheduleErrors += 1
-            logger.warning("trigger.schedule_error", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id), "error": .string(error),
-            ])
+            logger.warning("trigger.schedule_error", ["error": .string(error)])
         }
         if plan.skipped > 0 {
             report.skippedSlots += plan.skipped
             logger.warning("slots.skipped", [
-                "tenant": .string(trigger.tenantID), "project": .string(trigger.projectID),
-                "agent": .string(trigger.agentID), "trigger": .string(trigger.id),
                 "policy": .string(trigger.policy.rawValue), "skipped": .int(plan.skipped),
                 "skipped_is_lower_bound": .bool(plan.skippedIsLowerBound),
                 "first_skipped_slot": .string(trigger.due?.iso8601 ?? trigger.dueProblem ?? ""),
@@ -264,17 +234,17 @@ public struct DispatchStage {
         var schedules = ScheduleCache()
         try connection.transaction {
             try connection.query("SET TRANSACTION READ ONLY")
-            let unscheduled = try connection.query(Self.selectUnscheduled, [10_000])
+            let unscheduled = try connection.query(Self.previewUnscheduled, [10_000])
             for row in unscheduled {
-                let heal = try Self.healPlan(row, schedules: &schedules)
+                let state = try TriggerSchedule.state(of: row, cache: &schedules)
                 let name = "\(row["tenant_id"] ?? "")/\(row["id"] ?? "")"
-                if let error = heal.plan.scheduleError {
+                if let error = state.scheduleError {
                     output("would mark \(name) with schedule_error: \(error)")
-                } else if let next = heal.plan.nextRunAt {
+                } else if let next = state.nextRunAt {
                     output("would schedule \(name) at \(next.iso8601)")
                 }
             }
-            let due = try connection.query(Self.selectDue, [10_000, PostgresArray([String?]()), PostgresArray([String?]())])
+            let due = try connection.query(Self.previewDue, [10_000])
             var total = 0
             var slots = SlotRows()
             for row in due {
@@ -340,6 +310,8 @@ struct DueTrigger {
 
     var isOneTime: Bool { cronExpression == nil }
 
+    var identity: LogIdentity { LogIdentity(tenant: tenantID, project: projectID, agent: agentID, trigger: id) }
+
     func plan(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
         let plan = unchecked(now: now, schedules: &schedules)
         // No idempotency key or forwarded timestamp is ever made for a year outside 1–9999.
@@ -350,52 +322,22 @@ struct DueTrigger {
     }
 
     private func unchecked(now: Instant, schedules: inout ScheduleCache) -> SlotPlan {
-        guard let cronExpression else {
-            if let runAtProblem { return .failed(TimestampSQL.message(column: "run_at", problem: runAtProblem)) }
-            if case .failure(let error) = schedules.zone(zone) { return .failed(error.message) }
+        let schedule: TriggerSchedule
+        do throws(ScheduleError) {
             // A one-time slot is run_at; next_run_at only said it is due (even as -infinity).
-            guard let slot = runAt ?? due else { return .failed("run_at is missing") }
-            return SlotPlanner.planOneTime(runAt: slot)
-        }
-        switch schedules.schedule(expression: cronExpression, zone: zone) {
-        case .failure(let error): return .failed(error.message)
-        case .success(let schedule):
-            guard let due else {
-                return SlotPlanner.planCronFromUnreadableDue(schedule: schedule, now: now, policy: policy)
-            }
-            return SlotPlanner.planCron(schedule: schedule, due: due, now: now, policy: policy)
-        }
-    }
-}
-
-/// Parsed schedules of one cycle: many triggers share an expression and a zone.
-struct ScheduleCache {
-    private var schedules: [String: Result<CronSchedule, ScheduleError>] = [:]
-    private var zones: [String: Result<TimeZoneRules, ScheduleError>] = [:]
-
-    mutating func schedule(expression: String, zone: String) -> Result<CronSchedule, ScheduleError> {
-        let key = expression + "\u{1F}" + zone
-        if let cached = schedules[key] { return cached }
-        let result: Result<CronSchedule, ScheduleError>
-        do throws(ScheduleError) {
-            result = .success(try CronSchedule(expression: expression, timeZone: zone))
+            schedule = try TriggerSchedule.resolve(
+                cronExpression: cronExpression, timeZone: zone, runAt: runAt ?? due, runAtProblem: runAtProblem,
+                cache: &schedules)
         } catch {
-            result = .failure(error)
+            return .failed(error.message)
         }
-        schedules[key] = result
-        return result
-    }
-
-    mutating func zone(_ name: String) -> Result<TimeZoneRules, ScheduleError> {
-        if let cached = zones[name] { return cached }
-        let result: Result<TimeZoneRules, ScheduleError>
-        do throws(ScheduleError) {
-            result = .success(try TimeZoneRules.named(name))
-        } catch {
-            result = .failure(error)
+        switch schedule.timing {
+        case .once(let runAt, _):
+            return SlotPlanner.planOneTime(runAt: runAt)
+        case .cron(let cron):
+            guard let due else { return SlotPlanner.planCronFromUnreadableDue(schedule: cron, now: now, policy: policy) }
+            return SlotPlanner.planCron(schedule: cron, due: due, now: now, policy: policy)
         }
-        zones[name] = result
-        return result
     }
 }
 
@@ -403,6 +345,13 @@ struct ScheduleCache {
 struct TriggerUpdates {
     var tenants: [String?] = [], ids: [String?] = [], nextRunAts: [String?] = []
     var errors: [String?] = [], runAtRecorded: [String?] = []
+
+    mutating func append(tenant: String, id: String, state: ScheduleState) {
+        append(
+            tenant: tenant, id: id,
+            plan: SlotPlan(slots: [], nextRunAt: state.nextRunAt, scheduleError: state.scheduleError),
+            runAtRecorded: state.runAtRecorded)
+    }
 
     mutating func append(tenant: String, id: String, plan: SlotPlan, runAtRecorded recorded: Bool) {
         tenants.append(tenant)

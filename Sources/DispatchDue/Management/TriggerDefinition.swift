@@ -108,29 +108,28 @@ public struct TriggerDefinition: Sendable, Equatable {
         do {
             return try resolveSchedule()
         } catch {
-            throw .invalid(Self.scheduleMessage(error, cron: cronExpression, zone: timeZone))
+            throw .invalid(Self.scheduleMessage(error, cron: cronExpression, zone: timeZone, runAt: runAt))
         }
     }
 
     /// The schedule as the dispatcher would compute it; the error is what goes into
     /// schedule_error (no flag names: the row may have been written by SQL).
     public func resolveSchedule() throws(ScheduleError) -> TriggerSchedule {
-        if let cronExpression {
-            return TriggerSchedule(timing: .cron(try CronSchedule(expression: cronExpression, timeZone: timeZone)))
-        }
-        guard let runAt else { throw ScheduleError("neither cron_expression nor run_at is set") }
-        return TriggerSchedule(timing: .once(runAt, try TimeZoneRules.named(timeZone)))
+        try TriggerSchedule.resolve(cronExpression: cronExpression, timeZone: timeZone, runAt: runAt)
     }
 
-    static func scheduleMessage(_ error: ScheduleError, cron: String?, zone: String) -> String {
+    /// The schedule error worded for the flag to fix: `--at`, `--tz` or `--cron`.
+    static func scheduleMessage(_ error: ScheduleError, cron: String?, zone: String, runAt: Instant? = nil) -> String {
+        if error.kind == .yearOutOfRange, cron == nil, let runAt, let message = SlotPlanner.yearError(runAt, what: "--at") {
+            return message
+        }
         if error.kind == .unknownZone || cron == nil { return zoneMessage(error) }
         return "--cron \"\(cron ?? "")\": \(error.message)"
     }
 
     /// `--tz: …`, with an example name unless the engine's message already gives one.
     static func zoneMessage(_ error: ScheduleError) -> String {
-        let hinted = error.message.contains("e.g.") || error.message.contains("did you mean")
-        return "--tz: \(error.message)" + (hinted ? "" : "; use an IANA name such as Europe/Berlin")
+        "--tz: \(error.message)" + (error.suggestsFix ? "" : "; use an IANA name such as Europe/Berlin")
     }
 
     /// One line of text (a name, a zone, a cron expression): no control characters.
@@ -205,43 +204,6 @@ public struct TriggerDefinition: Sendable, Equatable {
         case .array(let elements): return elements.contains(where: containsNUL)
         case .object(let members): return members.contains { $0.key.unicodeScalars.contains("\0") || containsNUL($0.value) }
         default: return false
-        }
-    }
-}
-
-/// A validated schedule: which slots a trigger fires at, in its zone.
-public struct TriggerSchedule: Sendable {
-    public enum Timing: Sendable {
-        case cron(CronSchedule)
-        /// One-time: the slot (whole seconds) and the zone it is shown and sent in.
-        case once(Instant, TimeZoneRules)
-    }
-
-    public let timing: Timing
-
-    public init(timing: Timing) { self.timing = timing }
-
-    public var timeZone: TimeZoneRules {
-        switch timing {
-        case .cron(let schedule): return schedule.timeZone
-        case .once(_, let zone): return zone
-        }
-    }
-
-    /// Up to `count` slots after `now`. A one-time slot is listed however late it is:
-    /// it fires once at the next cycle (contract §3).
-    public func upcoming(after now: Instant, count: Int) -> [Instant] {
-        switch timing {
-        case .once(let runAt, _): return [runAt]
-        case .cron(let schedule): return schedule.slots(after: now, count: count)
-        }
-    }
-
-    /// True when `slot` is one this schedule fires at.
-    public func contains(_ slot: Instant) -> Bool {
-        switch timing {
-        case .once(let runAt, _): return slot == runAt
-        case .cron(let schedule): return schedule.next(after: slot.adding(seconds: -1)) == slot
         }
     }
 }

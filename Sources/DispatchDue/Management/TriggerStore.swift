@@ -44,7 +44,13 @@ public struct TriggerStore {
         WHERE t.tenant_id = $1 AND t.id = $2
         """
 
-    static let selectOneForUpdate = selectOne + "\nFOR UPDATE OF t"
+    static let selectOneForUpdate = """
+        SELECT \(TriggerRecord.columns)
+        FROM scheduled_triggers t
+        \(TriggerRecord.latestInvocationJoin)
+        WHERE t.tenant_id = $1 AND t.id = $2
+        FOR UPDATE OF t
+        """
 
     static let selectList = """
         SELECT \(TriggerRecord.columns)
@@ -75,7 +81,7 @@ public struct TriggerStore {
 
     /// The database clock, for previews outside a write.
     public func databaseNow(on connection: borrowing Connection) throws -> Instant {
-        Instant(secondsSinceEpoch: Int64(try connection.query(Self.selectNow).first!.int("now")))
+        try Self.now(on: connection)
     }
 
     // MARK: add
@@ -97,8 +103,7 @@ public struct TriggerStore {
     /// Inserts a validated trigger and schedules it from the database clock. A taken id is `refused`.
     public func add(_ definition: TriggerDefinition, on connection: borrowing Connection) throws -> TriggerWriteResult {
         try definition.validateFields()
-        let schedule = try definition.validateSchedule()
-        try Self.checkYears(schedule)
+        _ = try definition.validateSchedule()
         return try connection.transaction {
             let now = try Self.now(on: connection)
             let inserted = try Self.mapDataErrors {
@@ -110,9 +115,7 @@ public struct TriggerStore {
                         + "use `dispatch-due triggers update` to change it")
             }
             try Self.mapDataErrors { try PolicyColumns.write(definition, tenant: definition.tenantID, id: id, on: connection) }
-            if definition.enabled {
-                try Self.schedule(tenant: definition.tenantID, id: id, schedule, now: now, on: connection)
-            }
+            if definition.enabled { try Self.schedule(tenant: definition.tenantID, id: id, on: connection) }
             let record = try fetch(tenant: definition.tenantID, id: id, on: connection)
             return TriggerWriteResult(record: record, now: now, cancelled: 0, changed: true)
         }
@@ -147,7 +150,6 @@ public struct TriggerStore {
             // An unchanged schedule is not re-validated: a row with a schedule_error written by
             // SQL can still get its other fields edited (and keeps its error until the schedule is fixed).
             let schedule = scheduleChanged ? try updated.validateSchedule() : nil
-            if let schedule { try Self.checkYears(schedule) }
             // A run_at no instant can hold (±infinity, a year outside 1–9999, written by SQL) reads
             // back as nil: an edit that leaves the schedule alone keeps the stored value as it is.
             let keepStoredRunAt = current.unusableRunAt != nil && updated.runAt == nil && updated.cronExpression == nil
@@ -157,9 +159,7 @@ public struct TriggerStore {
             }
             var cancelled = 0
             if let schedule {
-                if updated.enabled {
-                    try Self.schedule(tenant: tenant, id: id, schedule, now: now, on: connection)
-                }
+                if updated.enabled { try Self.schedule(tenant: tenant, id: id, on: connection) }
                 cancelled = try Self.cancelPending(tenant: tenant, trigger: id, outside: schedule, on: connection)
             }
             let record = try fetch(tenant: tenant, id: id, on: connection)
@@ -184,24 +184,11 @@ public struct TriggerStore {
             guard !current.definition.enabled else {
                 return TriggerWriteResult(record: current, now: now, cancelled: 0, changed: false)
             }
-            // The row trigger clears next_run_at, schedule_error and run_at_recorded.
+            // The row trigger clears next_run_at, schedule_error and run_at_recorded. A schedule
+            // written by SQL that cannot be computed is enabled with the reason recorded where
+            // `status` and `triggers list` show it, as the heal would.
             try connection.query(Self.setEnabled, [tenant, id, true])
-            if let problem = current.runAtProblem {
-                try connection.query(Self.setSchedule, [tenant, id, nil as String?, problem, false])
-                return TriggerWriteResult(
-                    record: try fetch(tenant: tenant, id: id, on: connection), now: now, cancelled: 0, changed: true)
-            }
-            let schedule: TriggerSchedule
-            do throws(ScheduleError) {
-                schedule = try current.definition.resolveSchedule()
-            } catch {
-                // A schedule written by SQL that cannot be computed: enabled, with the reason
-                // recorded where `status` and `triggers list` show it (as the heal would).
-                try connection.query(Self.setSchedule, [tenant, id, nil as String?, error.message, false])
-                return TriggerWriteResult(
-                    record: try fetch(tenant: tenant, id: id, on: connection), now: now, cancelled: 0, changed: true)
-            }
-            try Self.schedule(tenant: tenant, id: id, schedule, now: now, on: connection)
+            try Self.schedule(tenant: tenant, id: id, on: connection)
             let record = try fetch(tenant: tenant, id: id, on: connection)
             return TriggerWriteResult(record: record, now: now, cancelled: 0, changed: true)
         }
@@ -248,33 +235,18 @@ public struct TriggerStore {
         WHERE tenant_id = $1 AND id = $2
         """
 
-    static let slotRecorded = """
-        SELECT EXISTS (
-            SELECT 1 FROM scheduled_trigger_invocations
-            WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND scheduled_for = $3::timestamptz
-        ) OR EXISTS (  -- a slot retention pruned is never recorded again (contract §6)
-            SELECT 1 FROM scheduled_triggers
-            WHERE tenant_id = $1 AND id = $2 AND pruned_through >= $3::timestamptz
-        ) AS recorded
-        """
-
-    /// Sets next_run_at the way the heal would (contract §2 step 2), from `now`: cron, the first slot
-    /// after now; one-time, run_at however late, unless that slot already has an invocation.
-    /// Does not touch cron_expression/cron_timezone/run_at/enabled, so the row trigger keeps it.
-    static func schedule(
-        tenant: String, id: String, _ schedule: TriggerSchedule, now: Instant, on connection: borrowing Connection
-    ) throws {
-        switch schedule.timing {
-        case .cron(let cron):
-            // The heal's own rule, so the CLI and a cycle schedule (and word errors) alike.
-            let plan = SlotPlanner.firstSlot(schedule: cron, after: now)
-            try connection.query(
-                Self.setSchedule, [tenant, id, plan.nextRunAt?.iso8601, plan.scheduleError, false])
-        case .once(let runAt, _):
-            let recorded = try connection.query(Self.slotRecorded, [tenant, id, runAt.iso8601]).first!.bool("recorded")
-            try connection.query(
-                Self.setSchedule, [tenant, id, recorded ? nil : runAt.iso8601, nil as String?, recorded])
+    /// Schedules the trigger as it is stored, exactly as the heal would (contract §2 step 2), from
+    /// the transaction's clock: the same columns, the same rule (`TriggerSchedule.state(of:cache:)`),
+    /// so the CLI and a cycle schedule, and word errors, alike. Does not touch
+    /// cron_expression/cron_timezone/run_at/enabled, so the row trigger keeps the result.
+    static func schedule(tenant: String, id: String, on connection: borrowing Connection) throws {
+        guard let row = try connection.query(TriggerSchedule.selectScheduleColumns, [tenant, id]).first else {
+            throw Self.notFound(tenant: tenant, id: id)
         }
+        var cache = ScheduleCache()
+        let state = try TriggerSchedule.state(of: row, cache: &cache)
+        try connection.query(
+            Self.setSchedule, [tenant, id, state.nextRunAt?.iso8601, state.scheduleError, state.runAtRecorded])
     }
 
     static let cancelAllPending = """
@@ -325,14 +297,6 @@ public struct TriggerStore {
 
     // MARK: Helpers
 
-    /// A one-time instant outside the years 1–9999 is refused as input (the dispatcher would
-    /// only record it as a schedule error).
-    static func checkYears(_ schedule: TriggerSchedule) throws {
-        if case .once(let runAt, _) = schedule.timing, let error = SlotPlanner.yearError(runAt, what: "--at") {
-            throw ManagementError.invalid(error)
-        }
-    }
-
     func lockedRecord(tenant: String, id: String, on connection: borrowing Connection) throws -> TriggerRecord {
         guard let row = try connection.query(Self.selectOneForUpdate, [tenant, id]).first else {
             throw Self.notFound(tenant: tenant, id: id)
@@ -340,6 +304,7 @@ public struct TriggerStore {
         return try TriggerRecord(row)
     }
 
+    /// The database clock at the start of the transaction, in whole seconds (`selectNow`).
     static func now(on connection: borrowing Connection) throws -> Instant {
         Instant(secondsSinceEpoch: Int64(try connection.query(selectNow).first!.int("now")))
     }
@@ -364,7 +329,9 @@ public struct TriggerStore {
     static func mapDataErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true || error.sqlState == "23514" {
+        } catch let error as PostgresError where error.sqlState?.errorClass == PostgresError.SQLState.dataExceptionClass
+            || error.sqlState == .checkViolation
+        {
             throw ManagementError.invalid("the database refused the value: \(error.message)")
         }
     }

@@ -37,23 +37,7 @@ public struct MetricsPush: Sendable {
     /// `label@base64/…` in the URL-safe alphabet, as the Pushgateway documents.
     static func pathSegment(label: String, _ value: String) -> String {
         if value.isEmpty || value.contains("/") { return "\(label)@base64/" + base64URL(Array(value.utf8)) }
-        return label + "/" + percentEncoded(value)
-    }
-
-    static func percentEncoded(_ value: String) -> String {
-        var out = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
-                out += "%" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0x0F)])
-            }
-        }
-        return out
+        return label + "/" + PercentEncoding.encode(value)
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

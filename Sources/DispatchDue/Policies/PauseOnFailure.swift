@@ -101,11 +101,10 @@ enum PauseOnFailure {
             let count = cancelledPerTrigger[tenant + "\u{1F}" + id] ?? 0
             report.paused += 1
             report.cancelled += count
-            logger.log(.warning, "trigger.paused", fields: [
-                ("tenant", .string(tenant)), ("project", .string(row["project_id"] ?? "")),
-                ("agent", .string(row["agent_id"] ?? "")), ("trigger", .string(id)),
-                ("failures", .int(Int(row["n"] ?? "0") ?? 0)), ("reason", .string(row["paused_reason"] ?? "")),
-                ("cancelled_invocations", .int(count)),
+            let identity = LogIdentity(tenant: tenant, project: row["project_id"] ?? "", agent: row["agent_id"] ?? "", trigger: id)
+            logger.with(identity).warning("trigger.paused", [
+                "failures": .int(Int(row["n"] ?? "0") ?? 0), "reason": .string(row["paused_reason"] ?? ""),
+                "cancelled_invocations": .int(count),
             ])
         }
     }

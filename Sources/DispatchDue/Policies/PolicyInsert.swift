@@ -81,7 +81,8 @@ enum PolicyInsert {
         )
         """
 
-    static let insertInvocations = planSlots + """
+    static let insertInvocations = """
+        \(planSlots)
         INSERT INTO scheduled_trigger_invocations
             (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,
              scheduled_for, idempotency_key, resolved_payload, next_attempt_at, completed_at, last_error,
@@ -110,7 +111,8 @@ enum PolicyInsert {
 
     /// `run --dry-run`: per trigger, how many of the given slots the overlap policy would record
     /// `skipped` (only triggers with some). Writes nothing.
-    static let previewSkips = planSlots + """
+    static let previewSkips = """
+        \(planSlots)
         SELECT tenant_id, trigger_id, overlap_policy, count(*) FILTER (WHERE skipped) AS skipped
         FROM planned
         GROUP BY tenant_id, trigger_id, overlap_policy
@@ -121,34 +123,22 @@ enum PolicyInsert {
 
 /// What recording slots with the policies did, for logs and the cycle report.
 struct RecordedSlot {
-    var tenant: String
-    var project: String
-    var agent: String
-    var trigger: String
-    var invocation: String
+    /// tenant, project, agent, trigger, invocation and slot, for the log lines.
+    var identity: LogIdentity
     var slot: Int64
     var skipped: Bool
     var reason: String?
     var jitterSeconds: Double
 
     init(_ row: Row) throws {
-        tenant = try row.string("tenant_id")
-        project = try row.string("project_id")
-        agent = try row.string("agent_id")
-        trigger = try row.string("scheduled_trigger_id")
-        invocation = try row.string("id")
         slot = Int64(try row.int("slot"))
+        identity = LogIdentity(
+            tenant: try row.string("tenant_id"), project: try row.string("project_id"), agent: try row.string("agent_id"),
+            trigger: try row.string("scheduled_trigger_id"), invocation: try row.string("id"),
+            slot: Instant(secondsSinceEpoch: slot).iso8601Milliseconds)
         skipped = try row.string("status") == "skipped"
         reason = row["last_error"]
         jitterSeconds = Double(row["jitter_seconds"] ?? "0") ?? 0
-    }
-
-    var logFields: [(String, LogValue)] {
-        [
-            ("tenant", .string(tenant)), ("project", .string(project)), ("agent", .string(agent)),
-            ("trigger", .string(trigger)), ("invocation", .string(invocation)),
-            ("slot", .string(Instant(secondsSinceEpoch: slot).iso8601Milliseconds)),
-        ]
     }
 
     /// Logs and counts what the dispatch stage's `invocation.recorded` line does not cover:
@@ -156,13 +146,13 @@ struct RecordedSlot {
     func account(logger: Logger, report: inout CycleReport) -> Bool {
         if skipped {
             report.skippedByOverlap += 1
-            logger.log(.warning, "invocation.skipped_overlap", fields: logFields + [("reason", .string(reason ?? ""))])
+            logger.with(identity).warning("invocation.skipped_overlap", ["reason": .string(reason ?? "")])
             return true
         }
         if jitterSeconds > 0 {
             report.jitterDelaySecondsTotal += jitterSeconds
             report.maxJitterDelaySeconds = max(report.maxJitterDelaySeconds, jitterSeconds)
-            logger.log(.debug, "invocation.jittered", fields: logFields + [("delay_seconds", .double(jitterSeconds))])
+            logger.with(identity).debug("invocation.jittered", ["delay_seconds": .double(jitterSeconds)])
         }
         return false
     }

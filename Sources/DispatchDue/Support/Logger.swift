@@ -76,8 +76,44 @@ public enum LogFormat: String, Sendable, CaseIterable {
     case json, text
 }
 
+/// Who a log line is about: the ids of contract §1, in the order every line carries them
+/// (tenant, project, agent, trigger, invocation, slot). Made once where the ids are known and
+/// handed to `Logger.with(_:)`, so no call site assembles them by hand. An id left nil is not
+/// written; an empty one is written empty.
+public struct LogIdentity: Sendable, Equatable {
+    public var tenant: String?
+    public var project: String?
+    public var agent: String?
+    public var trigger: String?
+    public var invocation: String?
+    /// The slot as written in logs: `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    public var slot: String?
+
+    public init(
+        tenant: String? = nil, project: String? = nil, agent: String? = nil, trigger: String? = nil,
+        invocation: String? = nil, slot: String? = nil
+    ) {
+        self.tenant = tenant
+        self.project = project
+        self.agent = agent
+        self.trigger = trigger
+        self.invocation = invocation
+        self.slot = slot
+    }
+
+    /// The ids as log fields, in contract order.
+    public var fields: [(String, LogValue)] {
+        let all: [(String, String?)] = [
+            ("tenant", tenant), ("project", project), ("agent", agent), ("trigger", trigger),
+            ("invocation", invocation), ("slot", slot),
+        ]
+        return all.compactMap { key, value in value.map { (key, .string($0)) } }
+    }
+}
+
 /// One line per event on stderr: a JSON object (for collectors) or `key=value` text (for people).
-/// Fields keep their order; ids (tenant, project, agent, trigger, invocation, slot) go in fields.
+/// Fields keep their order. Metadata set with `with(_:)` (the ids of a `LogIdentity`) comes
+/// first after the event, then the line's own fields.
 /// `context` fields (the cycle id) end every line; they are rendered once, when
 /// the logger is made. With `syslogPrefix` (stderr is the journal) each line starts with `<N>`,
 /// the syslog priority of its level, which journald strips and records as the line's priority.
@@ -92,6 +128,9 @@ public struct Logger: Sendable {
     /// The context fields, already rendered in each format.
     private let jsonContext: String
     private let textContext: String
+    /// Fields every line of this logger value starts with (`with(_:)`), rendered only for lines
+    /// that pass the level, so a dropped debug line costs nothing.
+    private var metadata: [(String, LogValue)] = []
 
     public init(
         format: LogFormat? = nil,
@@ -110,7 +149,19 @@ public struct Logger: Sendable {
         textContext = context.map { " \($0.0)=\($0.1.plainText)" }.joined()
     }
 
+    /// This logger with `fields` added to its metadata: its lines carry them after the event,
+    /// before their own fields.
+    public func with(_ fields: [(String, LogValue)]) -> Logger {
+        var copy = self
+        copy.metadata += fields
+        return copy
+    }
+
+    /// This logger with the ids of `identity` (in contract order) as metadata.
+    public func with(_ identity: LogIdentity) -> Logger { with(identity.fields) }
+
     public func log(_ level: LogLevel, _ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        guard level >= minimumLevel else { return }
         log(level, event, fields: Array(fields.map { ($0.key, $0.value) }))
     }
 
@@ -121,10 +172,12 @@ public struct Logger: Sendable {
         case .json:
             line += "{\"time\":\(JSONValue.quoted(clock())),\"level\":\"\(level.name)\",\"severity\":\"\(level.severity)\""
             line += ",\"event\":\(JSONValue.quoted(event))"
+            for (key, value) in metadata { line += ",\(JSONValue.quoted(key)):\(value.jsonText)" }
             for (key, value) in fields { line += ",\(JSONValue.quoted(key)):\(value.jsonText)" }
             sink(line + jsonContext + "}")
         case .text:
             line += "\(clock()) \(level.name.uppercased().padding(7)) \(event)"
+            for (key, value) in metadata { line += " \(key)=\(value.plainText)" }
             for (key, value) in fields { line += " \(key)=\(value.plainText)" }
             sink(line + textContext)
         }
