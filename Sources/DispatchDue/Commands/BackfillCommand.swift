@@ -41,6 +41,9 @@ public struct BackfillCommand: ParsableCommand {
     @Flag(help: "Print what would be recorded; change nothing and post nothing.")
     public var dryRun = false
 
+    @Option(help: ArgumentHelp("After posting, write Prometheus metrics to this file atomically, as `run` does (env DISPATCH_DUE_METRICS_FILE).", valueName: "PATH"))
+    public var metricsFile: String?
+
     public init() {}
 
     public func validate() throws {
@@ -54,13 +57,25 @@ public struct BackfillCommand: ParsableCommand {
         guard maxSlots > 0 else { throw ValidationError("--max-slots must be positive") }
     }
 
+    /// `--metrics-file`, else DISPATCH_DUE_METRICS_FILE.
+    var metricsPath: String? { Tunable.string("--metrics-file", metricsFile) }
+
+    /// The cycle that posts what was recorded: `run`'s, without its record and prune stages.
+    func cycle(logger: Logger, deadline: CycleDeadline) -> DispatchCycle {
+        DispatchCycle(
+            logger: logger, deadline: deadline,
+            serverTimeoutSeconds: DispatchCycle.serverTimeoutSeconds(maxRuntime: maxRuntime),
+            execution: ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger),
+            metrics: metricsPath.map { CycleMetrics(path: $0, logger: logger) }, outcome: ExitStatus.cycleOutcome(of:))
+    }
+
     public func run() throws {
         try reportingFailures(logging: logging) {
             let logger = logging.makeLogger()
             let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: maxRuntime)
+            let cycle = cycle(logger: logger, deadline: deadline)
             let connection = try database.connect()
-            try SchemaCheck.embedded().verify(
-                on: connection, serverTimeoutSeconds: RunCommand.serverTimeoutSeconds(maxRuntime: maxRuntime))
+            try cycle.checkSchema(on: connection)
             let request = BackfillRequest(
                 from: Instant.parse(from)!, to: to.flatMap(Instant.parse), tenantID: tenant, triggerIDs: trigger,
                 dryRun: dryRun, maxSlots: maxSlots)
@@ -91,20 +106,8 @@ public struct BackfillCommand: ParsableCommand {
             if dryRun { return }
             var report = CycleReport()
             report.recorded = results.reduce(0) { $0 + $1.recorded }
-            defer {
-                report.durationSeconds = deadline.elapsed
-                CycleSummary().log(report, to: logger)
-            }
-            do {
-                try connection.withStatementLimit(deadline.statementLimit()) {
-                    try ExecutionStage(options: execution, logger: logger).run(on: connection, deadline: deadline, report: &report)
-                }
-            } catch let error as PostgresError where error.kind == .cancelled {
-                logger.warning("cycle.interrupted", [
-                    "reason": .string(deadline.stopReason ?? error.message), "error": .string(error.description),
-                ])
-            }
-            if let code = StopSignal.exitCode { throw ExitCode(code) }
+            try cycle.run(on: connection, report: report)
+            try ExitStatus.exitIfStopped(logger: logger)
         }
     }
 }

@@ -69,7 +69,10 @@ extension RunCommand: StartupChecked {
 }
 
 extension BackfillCommand: StartupChecked {
-    func checkSettings() throws { try execution.checkGivenSettings() }
+    func checkSettings() throws {
+        try execution.checkGivenSettings()
+        if let metricsPath { try CycleMetrics.checkTarget(metricsPath) }
+    }
     var startupLogging: LogOptions? { logging }
 }
 

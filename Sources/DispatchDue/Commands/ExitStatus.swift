@@ -31,9 +31,7 @@ public enum ExitStatus {
         case let failure as DispatchFailure:
             return (code(for: failure), "dispatch-due: \(failure)")
         case let error as PostgresError:
-            if error.isUndefinedTable {
-                return (failure, "dispatch-due: the schema is missing (\(error.message)); run `dispatch-due migrate`")
-            }
+            if error.isUndefinedTable { return outcome(for: DispatchFailure.schemaMissing(detail: error.message)) }
             return (code(for: error), "dispatch-due: \(error)")
         case let error as ManagementError:
             switch error {
@@ -228,4 +226,44 @@ extension ExitStatus {
         }
         logging.makeLogger().error("command.failed", ["exit_code": .int(Int(code)), "message": .string(message)])
     }
+}
+
+// MARK: cycles
+
+extension ExitStatus {
+    /// How a cycle ended, from the error that ended it (nil: it finished its work, or stopped).
+    static func cycleOutcome(of error: (any Error)?) -> CycleOutcome {
+        if let error {
+            if let exit = error as? ExitCode {
+                let code = exit.rawValue
+                return code == interrupted || code == terminated ? .stopped(exitCode: code) : .failed(exitCode: code)
+            }
+            return .failed(exitCode: outcome(for: error).code)
+        }
+        if let code = StopSignal.exitCode { return .stopped(exitCode: code) }
+        return .ok
+    }
+
+    /// After a cycle: a stop signal ends the command with 128 + signal, said once in the log.
+    static func exitIfStopped(logger: Logger) throws {
+        guard let code = StopSignal.exitCode else { return }
+        logger.warning("cycle.stopped", ["signal": .int(Int(StopSignal.received ?? 0))])
+        throw ExitCode(code)
+    }
+}
+
+extension CycleOutcome {
+    /// The reason a failed cycle is counted under, by the exit code it ends with.
+    static let reasons: [Int32: String] = [
+        ExitStatus.failure: "error", ExitStatus.usage: "usage", ExitStatus.databaseUnavailable: "database_unavailable",
+        ExitStatus.credentialsRejected: "credentials_rejected", ExitStatus.configuration: "configuration",
+    ]
+
+    public static func failed(exitCode: Int32) -> CycleOutcome {
+        CycleOutcome(kind: .failed, status: exitCode, reason: reasons[exitCode] ?? "error")
+    }
+
+    public static func stopped(exitCode: Int32) -> CycleOutcome { CycleOutcome(kind: .stopped, status: exitCode) }
+
+    public var exitCode: Int32 { status }
 }

@@ -41,18 +41,4 @@ extension RunCommand {
         guard metricsPath != nil || push != nil else { return nil }
         return CycleMetrics(path: metricsPath, push: push, logger: logger)
     }
-
-    /// How the cycle ended, from the error that ended it (nil: it finished its work).
-    static func outcome(of error: (any Error)?) -> CycleOutcome {
-        if let error {
-            if let exit = error as? ExitCode {
-                let code = exit.rawValue
-                return code == ExitStatus.interrupted || code == ExitStatus.terminated
-                    ? .stopped(exitCode: code) : .failed(exitCode: code)
-            }
-            return .failed(exitCode: ExitStatus.outcome(for: error).code)
-        }
-        if let code = StopSignal.exitCode { return .stopped(exitCode: code) }
-        return .ok
-    }
 }

@@ -47,7 +47,7 @@ public struct PruneCommand: ParsableCommand {
                 result = try Retention(retentionSeconds: retention.seconds, timeBudgetSeconds: nil)
                     .run(on: connection, dryRun: dryRun, logger: logger)
             } catch let error as PostgresError where error.isUndefinedTable || error.sqlState == "42703" {
-                throw ExitStatus.fail(ExitStatus.failure, "dispatch-due prune: the schema is missing or old; run `dispatch-due migrate`")
+                throw DispatchFailure.schemaMissing(detail: error.message)
             }
             if retention.seconds == 0 {
                 StandardOutput.writeLine("retention 0: everything is kept; nothing to prune")

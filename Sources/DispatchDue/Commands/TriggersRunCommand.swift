@@ -41,15 +41,14 @@ extension TriggersCommand {
                             + "for \(record.scheduledFor.iso8601)")
                 }
                 guard post else { return }
-                StopSignal.install()
                 let logger = logging.makeLogger()
-                let deadline = CycleDeadline(maxRuntimeSeconds: 50)
+                let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: 50)
                 var report = CycleReport()
                 defer {
                     report.durationSeconds = deadline.elapsed
                     CycleSummary().log(report, to: logger)
                 }
-                try ExecutionStage(options: execution, logger: logger).run(on: connection, deadline: deadline, report: &report)
+                try ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger).run(on: connection, deadline: deadline, report: &report)
                 if let code = StopSignal.exitCode { throw ExitCode(code) }
             }
         }

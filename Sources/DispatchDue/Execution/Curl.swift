@@ -308,8 +308,6 @@ final class HTTPClient {
         active = [:]
     }
 
-    var inFlight: Int { active.count }
-
     func start(_ request: HTTPRequest, tag: Int) throws(HTTPClientError) {
         let transfer: Transfer
         if let reused = idle.popLast() { transfer = reused } else { transfer = try Transfer() }

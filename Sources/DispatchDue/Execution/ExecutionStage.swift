@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ArgumentParser
 import Postgres
 
 /// Steps 4–6 of contract §2: post runnable invocations, then reconcile running ones, each as a
@@ -11,18 +10,21 @@ import Postgres
 /// Stops claiming at the deadline (max runtime or a stop signal), gives requests in flight a
 /// short grace, and puts what was never sent back.
 public struct ExecutionStage {
-    let options: ExecutionOptions
+    let endpoint: EndpointResolver
+    let settings: ExecutionSettings
     let logger: Logger
 
-    public init(options: ExecutionOptions, logger: Logger) {
-        self.options = options
+    /// `endpoint` is called only when there is work, so a cycle with nothing to post needs none.
+    public init(endpoint: EndpointResolver, settings: ExecutionSettings, logger: Logger) {
+        self.endpoint = endpoint
+        self.settings = settings
         self.logger = logger
     }
 
     public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
         guard !deadline.isPassed, try ExecutionStore.hasWork(on: connection) else { return }
-        let endpoint = try options.resolveEndpoint()
-        try ExecutionEngine(endpoint: endpoint, settings: options.settings, logger: logger)
+        let endpoint = try endpoint.resolve()
+        try ExecutionEngine(endpoint: endpoint, settings: settings, logger: logger)
             .run(on: connection, deadline: deadline, report: &report)
     }
 }

@@ -1,6 +1,5 @@
-/// Why a `triggers …` or `invocations …` command changed nothing. The command layer maps
-/// each case to an exit code: `invalid` is a usage error (64); `notFound` and `refused`
-/// depend on what the database holds and exit 1.
+/// Why a `triggers …` or `invocations …` command changed nothing. `invalid` is wrong input
+/// whatever the database holds; `notFound` and `refused` depend on what it holds.
 public enum ManagementError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The input is wrong whatever the database holds: a bad cron, zone, JSON or range.
     case invalid(String)

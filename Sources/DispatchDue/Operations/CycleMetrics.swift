@@ -48,36 +48,30 @@ public struct MetricFamily: Sendable {
 }
 
 /// How a cycle ended: the `outcome` of `cycle.finished`, `dispatch_due_last_exit_code`, and
-/// the labels of the `_total` counters.
+/// the labels of the `_total` counters. The caller names the status and the reason; the core
+/// only reports them.
 public struct CycleOutcome: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable { case ok, stopped, failed }
 
     public var kind: Kind
-    public var exitCode: Int32
+    /// The status the process ends with, as the caller reports it (0 when ok).
+    public var status: Int32
     /// Why a failed cycle failed (`dispatch_due_cycle_failures_total{reason}`); nil otherwise.
     public var reason: String?
 
-    public init(kind: Kind, exitCode: Int32, reason: String? = nil) {
+    public init(kind: Kind, status: Int32, reason: String? = nil) {
         self.kind = kind
-        self.exitCode = exitCode
+        self.status = status
         self.reason = reason
     }
 
-    public static let ok = CycleOutcome(kind: .ok, exitCode: 0)
+    public static let ok = CycleOutcome(kind: .ok, status: 0)
 
-    /// The failure reasons, one per exit code a failed cycle can end with.
-    public static let failureReasons: [(code: Int32, reason: String)] = [
-        (1, "error"), (64, "usage"), (69, "database_unavailable"), (77, "credentials_rejected"),
-        (78, "configuration"),
-    ]
+    /// A failure nothing more is known of.
+    public static let unspecifiedFailure = CycleOutcome(kind: .failed, status: 1, reason: "error")
 
-    public static func failed(exitCode: Int32) -> CycleOutcome {
-        CycleOutcome(
-            kind: .failed, exitCode: exitCode,
-            reason: failureReasons.first { $0.code == exitCode }?.reason ?? "error")
-    }
-
-    public static func stopped(exitCode: Int32) -> CycleOutcome { CycleOutcome(kind: .stopped, exitCode: exitCode) }
+    /// The reasons a failed cycle is counted under, in the order they are written.
+    public static let failureReasons = ["error", "usage", "database_unavailable", "credentials_rejected", "configuration"]
 
     /// The log level of `cycle.finished`: a stopped cycle is a warning, a failed one an error.
     public var logLevel: LogLevel {
@@ -115,7 +109,7 @@ public struct CycleMetrics {
     static let previousFileLimit = 1 << 20
 
     /// The target must be a regular file or not exist yet: /dev/null, a directory or a
-    /// symlink is refused before the cycle starts (exit 78), never replaced.
+    /// symlink is refused before the cycle starts (`configuration`), never replaced.
     public static func checkTarget(_ path: String) throws(DispatchFailure) {
         do {
             try FileSystem.requireRegularOrAbsent(path)
@@ -138,14 +132,9 @@ public struct CycleMetrics {
         write(report, outcome: outcome, backlog: backlog, scheduleErrors: scheduleErrors)
     }
 
-    /// The file as it was before the fields below existed: success flag only.
-    public func write(_ report: CycleReport, succeeded: Bool, backlogFrom connection: borrowing Connection) {
-        write(report, outcome: succeeded ? .ok : .failed(exitCode: 1), backlogFrom: connection)
-    }
-
     /// A failed cycle that never reached the database: counters and success flag only, so
     /// the file still says the last cycle failed (and keeps the last success time).
-    public func writeWithoutDatabase(_ report: CycleReport, outcome: CycleOutcome = .failed(exitCode: 69)) {
+    public func writeWithoutDatabase(_ report: CycleReport, outcome: CycleOutcome) {
         write(report, outcome: outcome, backlog: nil, scheduleErrors: nil)
     }
 
@@ -183,7 +172,7 @@ public struct CycleMetrics {
         backlog: Backlog?, scheduleErrorTriggers: Int?, outcome: CycleOutcome? = nil,
         previousTotals: [String: Double] = [:], counters: Bool = true
     ) -> String {
-        let outcome = outcome ?? (succeeded ? .ok : .failed(exitCode: 1))
+        let outcome = outcome ?? (succeeded ? .ok : .unspecifiedFailure)
         let invocationResults: [(String, Int)] = [
             ("posted", report.posted), ("accepted", report.accepted), ("completed", report.completed),
             ("retried", report.retried), ("failed", report.failed), ("cancelled", report.cancelled),
@@ -198,8 +187,8 @@ public struct CycleMetrics {
                 value: succeeded ? 1 : 0),
             MetricFamily(
                 "dispatch_due_last_exit_code",
-                help: "The exit code the last cycle ended with (0 ok, 130/143 stopped, others failed; docs/exit-codes.md).",
-                value: Double(outcome.exitCode)),
+                help: "The status the last cycle ended with (0 ok, 130/143 stopped, others failed; docs/exit-codes.md).",
+                value: Double(outcome.status)),
             MetricFamily(
                 "dispatch_due_last_cycle_timestamp_seconds",
                 help: "When the last cycle finished (Unix time, database clock when reachable).", value: finishedAt),
@@ -245,8 +234,8 @@ public struct CycleMetrics {
                     "outcome", CycleOutcome.Kind.allCases.map { ($0.rawValue, $0 == outcome.kind ? 1 : 0) }),
                 counter(
                     "dispatch_due_cycle_failures_total",
-                    "Failed cycles, by reason (the exit code's meaning: database_unavailable 69, configuration 78, credentials_rejected 77, usage 64, error 1).",
-                    "reason", CycleOutcome.failureReasons.map { ($0.reason, outcome.reason == $0.reason ? 1 : 0) }),
+                    "Failed cycles, by reason (database_unavailable 69, configuration 78, credentials_rejected 77, usage 64, error 1; docs/exit-codes.md).",
+                    "reason", CycleOutcome.failureReasons.map { ($0, outcome.reason == $0 ? 1 : 0) }),
                 counter(
                     "dispatch_due_slots_total", "Slots recorded as invocations, or skipped by the misfire policy.",
                     "result", [("recorded", report.recorded), ("skipped", report.skippedSlots)]),

@@ -30,7 +30,7 @@ public struct CycleSummary {
         guard let outcome else { return logger.log(.info, "cycle.finished", fields: fields(report)) }
         logger.log(
             outcome.logLevel, "cycle.finished",
-            fields: fields(report) + [("outcome", .string(outcome.kind.rawValue)), ("exit_code", .int(Int(outcome.exitCode)))]
+            fields: fields(report) + [("outcome", .string(outcome.kind.rawValue)), ("exit_code", .int(Int(outcome.status)))]
                 + (outcome.reason.map { [("reason", LogValue.string($0))] } ?? []))
     }
 

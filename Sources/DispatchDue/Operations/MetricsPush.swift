@@ -10,7 +10,7 @@ import Musl
 /// `URL/metrics/job/dispatch-due/instance/INSTANCE`. PUT replaces the whole group, so gauges
 /// the cycle could not measure (the backlog of an unreachable database) do not linger from an
 /// earlier push. One blocking request with a short timeout; a failure is logged
-/// (`metrics.push_failed`) and never changes the cycle's exit code.
+/// (`metrics.push_failed`) and never changes how the cycle ended.
 public struct MetricsPush: Sendable {
     /// The base URL without trailing slashes (checked at start: `MetricsPush.checkURL`).
     public var baseURL: String

@@ -10,7 +10,7 @@ public struct StatusReport: Sendable {
     /// The `--max-lag` limit, if one was given.
     public var maxLagSeconds: Double?
     /// Set when the database's migrations are not this binary's (newer or older): a cycle of
-    /// this binary would refuse to run. A warning only; it does not change the exit code.
+    /// this binary would refuse to run. A warning only: `isHealthy` looks at the lag alone.
     public var schemaProblem: String?
     /// contract §6: triggers the dispatcher paused.
     public var paused = PausedTriggers(entries: [], total: 0)

@@ -1,7 +1,7 @@
 import Postgres
 
-/// Why a cycle or a command could not do its job. The core throws these and never names an
-/// exit code; the command-line layer alone maps each case to one (`ExitStatus.code(for:)`).
+/// Why a cycle or a command could not do its job. The core throws these; the command-line
+/// layer alone decides how the process ends for each case.
 public enum DispatchFailure: Error, CustomStringConvertible, Sendable {
     /// The tables are not there: `dispatch-due migrate` has not run.
     case schemaMissing(detail: String)
@@ -20,6 +20,7 @@ public enum DispatchFailure: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .schemaMissing(let detail):
+            // The one wording: every path that finds no tables throws this case.
             return "the schema is missing (\(detail)); run `dispatch-due migrate`"
         case .schemaMismatch(let detail), .credentialsRejected(let detail), .configuration(let detail),
             .notFound(let detail):
