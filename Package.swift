@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "dispatch-due", targets: ["dispatch-due"]),
         .executable(name: "agents-api-standin", targets: ["agents-api-standin"]),
+        // The cron engine alone, for Benchmarks/CronBench (its own package).
+        .library(name: "Schedules", targets: ["Schedules"]),
     ],
     dependencies: [
         // Pinned exactly: an application ships the dependency it was tested with (Package.resolved
@@ -46,10 +48,6 @@ let package = Package(
         .executableTarget(name: "dispatch-due", dependencies: ["DispatchDue"], swiftSettings: strict),
         // Stand-in for the agents execution API, for `make run`, tests and benchmarks.
         .executableTarget(name: "agents-api-standin", swiftSettings: strict),
-        // Next-slot throughput of the cron engine (`make bench`).
-        .executableTarget(
-            name: "cron-bench", dependencies: ["Schedules"], path: "Benchmarks/CronBench",
-            swiftSettings: strict),
 
         // Shared by the test targets: a private database per test, spawning processes.
         .target(

@@ -1156,6 +1156,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="folder of the release build")
+    parser.add_argument("--cron-bin", help="folder of cron-bench's release build (Benchmarks/CronBench; default: --bin)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller tables (a smoke run)")
     parser.add_argument("--only", default="idle,explain,throughput,durable,parallel,burst,sweep,cron,retention,herd")
     parser.add_argument("--report", default=os.path.join(REPO, "bench-results", "report.md"))
@@ -1232,7 +1233,7 @@ def main():
         if "parallel" in only:
             section_parallel(cluster, bin_dir, report, 20_000, [1, 2, 4], record_only=not posting)
         if "cron" in only:
-            section_cron(bin_dir, report, args.quick)
+            section_cron(os.path.abspath(args.cron_bin or args.bin), report, args.quick)
         if only & {"retention", "herd"}:
             import policy_bench
             policy_bench.run(cluster, bin_dir, report, only, args.quick)

@@ -1,8 +1,8 @@
 // cron-bench: next-slot computations per second for common and rare cron expressions,
 // with baselines measured in the same run so results can be compared across machines.
 //
-//   swift build -c release --scratch-path .build-cron --product cron-bench
-//   .build-cron/release/cron-bench [--quick]
+//   swift build -c release --package-path Benchmarks/CronBench   (its own package)
+//   Benchmarks/CronBench/.build/release/cron-bench [--quick]
 
 import Schedules
 
