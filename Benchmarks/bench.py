@@ -618,7 +618,7 @@ def explain(cluster, url, title, setup, sql, types, arguments):
 
 def section_explain(cluster, url, report):
     """Plans on the 1,000,000-trigger database (which also holds 1,000,000 finished invocations)."""
-    dispatch = "Sources/DispatchDue/Dispatch/DispatchStage.swift"
+    dispatch = "Sources/DispatchCore/Dispatch/DispatchStage.swift"
     parts = []
     select_due = swift_string(dispatch, "selectDue")
     parts.append(explain(cluster, url, "Claim, nothing due (the idle cycle):", "",
@@ -644,7 +644,7 @@ def section_explain(cluster, url, report):
                 "ANALYZE scheduled_trigger_invocations;",
                 sql, types, arguments))
     if not queries:
-        parts.append("Execution-stage queries: not found in Sources/DispatchDue/Execution/ExecutionStore.swift.")
+        parts.append("Execution-stage queries: not found in Sources/DispatchCore/Execution/ExecutionStore.swift.")
     report.section("EXPLAIN (ANALYZE, BUFFERS) on 1,000,000 triggers", "\n\n".join(parts))
 
 
@@ -664,7 +664,7 @@ def swift_query_in_function(source_path, name):
 
 def expand_swift_sql(sql):
     """The SQL a Swift string gives once its `\\(TimestampSQL.…("column"))` interpolations are
-    expanded (Sources/DispatchDue/Dispatch/TimestampSQL.swift), so psql can run it. `problem` is
+    expanded (Sources/DispatchCore/Dispatch/TimestampSQL.swift), so psql can run it. `problem` is
     simplified to the same shape of work (a range test and a text cast)."""
     lowest, beyond = "'0001-01-01 00:00:00Z'::timestamptz", "'10000-01-01 00:00:00Z'::timestamptz"
 
@@ -683,7 +683,7 @@ def execution_queries():
     """The execution stage's queries (inline in ExecutionStore), with parameter types and bench
     arguments: the work check of every cycle, the runnable-invocation claim (claimSize 32, lease
     4 × 30 s + 10 s) and the reconcile claim."""
-    path = "Sources/DispatchDue/Execution/ExecutionStore.swift"
+    path = "Sources/DispatchCore/Execution/ExecutionStore.swift"
     if not os.path.exists(os.path.join(REPO, path)):
         return []
     found = []
@@ -825,7 +825,7 @@ def section_after_burst(cluster, url, report):
     """Plans of the execution stage's statements right after a burst: every invocation is
     `running` (accepted, waiting for its status check), and the statistics are those taken
     before the burst, as they would be in production when a popular slot fires."""
-    path = "Sources/DispatchDue/Execution/ExecutionStore.swift"
+    path = "Sources/DispatchCore/Execution/ExecutionStore.swift"
     parts = []
     claim = swift_query_in_function(path, "claimRuns")
     if claim:
