@@ -91,10 +91,6 @@ public struct BackfillCommand: ParsableCommand {
             } catch let error as PostgresError where error.kind == .cancelled {
                 logger.warning("backfill.interrupted", ["error": .string(error.description)])
                 throw ExitCode(StopSignal.exitCode ?? ExitStatus.failure)
-            } catch let error as BackfillError {
-                throw ExitStatus.fail(ExitStatus.usage, "dispatch-due backfill: \(error)")
-            } catch let error as PostgresError where error.isUndefinedTable {
-                throw DispatchFailure.schemaMissing(detail: error.message)
             }
             let verb = dryRun ? "would record" : "recorded"
             for result in results {

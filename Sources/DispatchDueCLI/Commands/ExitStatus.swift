@@ -39,6 +39,9 @@ public enum ExitStatus {
             case .invalid(let message): return (usage, "dispatch-due: \(message)")
             case .notFound(let message), .refused(let message): return (failure, "dispatch-due: \(message)")
             }
+        case let error as BackfillError:
+            // The window is refused whatever the database holds (too many slots, after now).
+            return (usage, "dispatch-due backfill: \(error)")
         case let error as ValidationError:
             return (usage, "dispatch-due: \(error.message)")
         default:
