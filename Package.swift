@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "dispatch-due", targets: ["dispatch-due"]),
         .executable(name: "agents-api-standin", targets: ["agents-api-standin"]),
+        // The cron engine alone, for Benchmarks/CronBench (its own package).
+        .library(name: "Schedules", targets: ["Schedules"]),
     ],
     dependencies: [
         // Pinned exactly: an application ships the dependency it was tested with (Package.resolved
@@ -35,31 +37,36 @@ let package = Package(
         .target(name: "Schedules", swiftSettings: strict),
         // libpq wrapper; knows nothing of cron.
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
-        // Everything else: dispatch cycle, execution, commands. The executable is a thin shell.
+        // The dispatcher: the cycle (heal, record, post, check), stores, policies, migrations,
+        // operations. Takes settings, endpoint, clock and stop condition as values and throws
+        // typed errors; knows nothing of the command line.
         .target(
-            name: "DispatchDue",
+            name: "DispatchCore",
+            dependencies: ["Schedules", "Postgres", "CCurl", "CBuildInfo"],
+            swiftSettings: strict),
+        // The command line: the only target that imports ArgumentParser. Reads flags, the
+        // environment and key files, and maps errors and signals to exit codes.
+        .target(
+            name: "DispatchDueCLI",
             dependencies: [
-                "Schedules", "Postgres", "CCurl", "CBuildInfo",
+                "DispatchCore", "Schedules", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
-        .executableTarget(name: "dispatch-due", dependencies: ["DispatchDue"], swiftSettings: strict),
+        // The executable is a thin shell over DispatchDueCLI.
+        .executableTarget(name: "dispatch-due", dependencies: ["DispatchDueCLI"], swiftSettings: strict),
         // Stand-in for the agents execution API, for `make run`, tests and benchmarks.
         .executableTarget(name: "agents-api-standin", swiftSettings: strict),
-        // Next-slot throughput of the cron engine (`make bench`).
-        .executableTarget(
-            name: "cron-bench", dependencies: ["Schedules"], path: "Benchmarks/CronBench",
-            swiftSettings: strict),
 
         // Shared by the test targets: a private database per test, spawning processes.
         .target(
             name: "DispatchDueTestSupport",
-            dependencies: ["Postgres", "DispatchDue"],
+            dependencies: ["Postgres", "DispatchCore"],
             swiftSettings: strict),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"], swiftSettings: strict),
         .testTarget(
             name: "DispatchDueTests",
-            dependencies: ["DispatchDue", "Postgres", "Schedules", "DispatchDueTestSupport"],
+            dependencies: ["DispatchCore", "DispatchDueCLI", "Postgres", "Schedules", "DispatchDueTestSupport"],
             swiftSettings: strict),
     ]
 )

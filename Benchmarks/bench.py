@@ -618,7 +618,7 @@ def explain(cluster, url, title, setup, sql, types, arguments):
 
 def section_explain(cluster, url, report):
     """Plans on the 1,000,000-trigger database (which also holds 1,000,000 finished invocations)."""
-    dispatch = "Sources/DispatchDue/Dispatch/DispatchStage.swift"
+    dispatch = "Sources/DispatchCore/Dispatch/DispatchStage.swift"
     parts = []
     claim_due = expand_swift_sql(swift_string(dispatch, "claimDue"))
     parts.append(explain(cluster, url, "Claim, nothing due (the idle cycle):", "",
@@ -644,7 +644,7 @@ def section_explain(cluster, url, report):
                 "ANALYZE scheduled_trigger_invocations;",
                 sql, types, arguments))
     if not queries:
-        parts.append("Execution-stage queries: not found in Sources/DispatchDue/Execution/ExecutionStore.swift.")
+        parts.append("Execution-stage queries: not found in Sources/DispatchCore/Execution/ExecutionStore.swift.")
     report.section("EXPLAIN (ANALYZE, BUFFERS) on 1,000,000 triggers", "\n\n".join(parts))
 
 
@@ -664,7 +664,7 @@ def swift_query_in_function(source_path, name):
 
 def expand_swift_sql(sql):
     """The SQL a Swift string gives once its `\\(TimestampSQL.…("column"))` interpolations are
-    expanded (Sources/DispatchDue/Dispatch/TimestampSQL.swift), so psql can run it. `problem` is
+    expanded (Sources/DispatchCore/Dispatch/TimestampSQL.swift), so psql can run it. `problem` is
     simplified to the same shape of work (a range test and a text cast)."""
     lowest, beyond = "'0001-01-01 00:00:00Z'::timestamptz", "'10000-01-01 00:00:00Z'::timestamptz"
 
@@ -677,8 +677,8 @@ def expand_swift_sql(sql):
         "display": lambda c: f"{c}::text",
     }
     # Named column lists the claims interpolate (fixed constants of the Swift source).
-    for fragment, path in (("dueColumns", "Sources/DispatchDue/Dispatch/DispatchStage.swift"),
-                           ("TriggerSchedule.scheduleColumns", "Sources/DispatchDue/Dispatch/TriggerSchedule.swift")):
+    for fragment, path in (("dueColumns", "Sources/DispatchCore/Dispatch/DispatchStage.swift"),
+                           ("TriggerSchedule.scheduleColumns", "Sources/DispatchCore/Dispatch/TriggerSchedule.swift")):
         text = swift_string(path, fragment.split(".")[-1])
         if text:
             sql = sql.replace("\\(" + fragment + ")", text)
@@ -689,7 +689,7 @@ def execution_queries():
     """The execution stage's queries (inline in ExecutionStore), with parameter types and bench
     arguments: the work check of every cycle, the runnable-invocation claim (claimSize 32, lease
     4 × 30 s + 10 s) and the reconcile claim."""
-    path = "Sources/DispatchDue/Execution/ExecutionStore.swift"
+    path = "Sources/DispatchCore/Execution/ExecutionStore.swift"
     if not os.path.exists(os.path.join(REPO, path)):
         return []
     found = []
@@ -831,7 +831,7 @@ def section_after_burst(cluster, url, report):
     """Plans of the execution stage's statements right after a burst: every invocation is
     `running` (accepted, waiting for its status check), and the statistics are those taken
     before the burst, as they would be in production when a popular slot fires."""
-    path = "Sources/DispatchDue/Execution/ExecutionStore.swift"
+    path = "Sources/DispatchCore/Execution/ExecutionStore.swift"
     parts = []
     claim = swift_query_in_function(path, "claimRuns")
     if claim:
@@ -1162,6 +1162,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="folder of the release build")
+    parser.add_argument("--cron-bin", help="folder of cron-bench's release build (Benchmarks/CronBench; default: --bin)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller tables (a smoke run)")
     parser.add_argument("--only", default="idle,explain,throughput,durable,parallel,burst,sweep,cron,retention,herd")
     parser.add_argument("--report", default=os.path.join(REPO, "bench-results", "report.md"))
@@ -1238,7 +1239,7 @@ def main():
         if "parallel" in only:
             section_parallel(cluster, bin_dir, report, 20_000, [1, 2, 4], record_only=not posting)
         if "cron" in only:
-            section_cron(bin_dir, report, args.quick)
+            section_cron(os.path.abspath(args.cron_bin or args.bin), report, args.quick)
         if only & {"retention", "herd"}:
             import policy_bench
             policy_bench.run(cluster, bin_dir, report, only, args.quick)

@@ -157,8 +157,8 @@ def section_retention(cluster, bin_dir, report, quick):
         left = expired_count(cluster, url)
         # One batch as the cycle runs it, rolled back (where a batch's time goes).
         plan = None
-        expired_sql = swift_string("Sources/DispatchDue/Policies/Retention.swift", "expired")
-        delete_sql = swift_string("Sources/DispatchDue/Policies/Retention.swift", "deleteBatch")
+        expired_sql = swift_string("Sources/DispatchCore/Policies/Retention.swift", "expired")
+        delete_sql = swift_string("Sources/DispatchCore/Policies/Retention.swift", "deleteBatch")
         sql = None
         if expired_sql and delete_sql:
             sql = delete_sql.replace("\\(expired)", expired_sql.replace("\n", "\n    ")).replace("\\\\", "\\")

@@ -154,7 +154,7 @@ fi
 rules=$deploy/prometheus/alerts.yaml
 if [ ! -f "$rules" ]; then
   fail "prometheus: no $rules"
-elif out=$("$venv/bin/python" "$checker" rules "$rules" "$repo/Sources/DispatchDue/Operations/CycleMetrics.swift" 2>&1); then
+elif out=$("$venv/bin/python" "$checker" rules "$rules" "$repo/Sources/DispatchCore/Operations/CycleMetrics.swift" 2>&1); then
   pass "alert rules structure and metric names"
   if command -v promtool >/dev/null; then
     if out=$(promtool check rules "$rules" 2>&1); then

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import DispatchDue
+import DispatchCore
 
 /// What a finished child process left behind.
 public struct ProcessResult: Sendable, CustomStringConvertible {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import DispatchDue
+import DispatchCore
 
 /// The `agents-api-standin` executable running on a free loopback port for one test: start
 /// it, point a dispatcher at `url`, switch its answers, read what it received, stop it.

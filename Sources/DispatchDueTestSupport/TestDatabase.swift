@@ -1,4 +1,4 @@
-import DispatchDue
+import DispatchCore
 import Postgres
 
 /// A private, migrated database on the test PostgreSQL (started by `make test`), so tests

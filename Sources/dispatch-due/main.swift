@@ -1,4 +1,4 @@
-// The executable holds no logic: everything lives in the DispatchDue library.
-import DispatchDue
+// The executable holds no logic: the command line lives in DispatchDueCLI, the rest in DispatchCore.
+import DispatchDueCLI
 
 CommandLineEntry.main()

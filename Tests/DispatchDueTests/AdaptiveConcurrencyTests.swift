@@ -1,4 +1,5 @@
-import DispatchDue
+import DispatchCore
+import DispatchDueCLI
 import Testing
 
 /// The adaptive concurrency controller's rules (its doc comment), one table per rule, and a

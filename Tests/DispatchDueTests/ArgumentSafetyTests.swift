@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import DispatchDue
+@testable import DispatchCore
+@testable import DispatchDueCLI
 import DispatchDueTestSupport
 import Postgres
 import Testing

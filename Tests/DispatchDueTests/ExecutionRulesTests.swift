@@ -1,5 +1,6 @@
 import CCurl
-@testable import DispatchDue
+@testable import DispatchCore
+@testable import DispatchDueCLI
 import Testing
 
 /// The pure rules of the execution stage, in-process: how an answer becomes an outcome, which

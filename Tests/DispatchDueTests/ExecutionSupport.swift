@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import DispatchDue
+import DispatchCore
+import DispatchDueCLI
 import DispatchDueTestSupport
 import Postgres
 import Testing

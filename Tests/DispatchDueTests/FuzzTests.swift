@@ -1,4 +1,5 @@
-@testable import DispatchDue
+@testable import DispatchCore
+@testable import DispatchDueCLI
 import Testing
 
 /// SplitMix64: a tiny seeded generator, so a failing input can be reproduced from its seed.

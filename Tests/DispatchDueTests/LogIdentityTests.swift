@@ -1,4 +1,4 @@
-import DispatchDue
+import DispatchCore
 import Testing
 
 /// `Logger.with(_:)` and `LogIdentity`: the ids a line is about, set once, written first after the

@@ -1,4 +1,5 @@
-import DispatchDue
+import DispatchCore
+import DispatchDueCLI
 import Testing
 
 @Suite("message rendering (contract §4)")

@@ -1,4 +1,5 @@
-@testable import DispatchDue
+@testable import DispatchCore
+@testable import DispatchDueCLI
 import Testing
 
 @Suite("Redaction: the key in every encoding an endpoint may echo it in")

@@ -1,4 +1,5 @@
-import DispatchDue
+import DispatchCore
+import DispatchDueCLI
 import Testing
 
 @Suite("Rendering limits: output bounded, lookups linear")

@@ -1,4 +1,5 @@
-import DispatchDue
+import DispatchCore
+import DispatchDueCLI
 import DispatchDueTestSupport
 import Postgres
 import Testing

@@ -1,4 +1,4 @@
-@testable import DispatchDue
+@testable import DispatchCore
 import Schedules
 import Testing
 

@@ -1,0 +1,57 @@
+import ArgumentParser
+import DispatchCore
+import Postgres
+import Schedules
+
+extension TriggersCommand {
+    /// `dispatch-due triggers run TENANT ID [--post]` (contract §6 run-now).
+    public struct Run: ParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Record a run of a trigger now (run now); --post also posts it.",
+            discussion: """
+                Records a pending invocation for now with the idempotency key \
+                manual_{id}_{now as YYYY-MM-DDTHH:MM:SS.sssZ} (database clock) and prints it. \
+                next_run_at is not moved; jitter and the overlap policy do not apply (the run is \
+                neither skipped nor held back). It works for a disabled trigger too: disabling \
+                cancels scheduled slots, not runs a person asked for. The next cycle posts it, or \
+                --post posts it at once with `run`'s endpoint settings (and posts anything else \
+                runnable, as a cycle's execution step does).
+
+                \(ExitStatus.managementHelpText)
+                """)
+
+        @OptionGroup public var database: DatabaseOptions
+        @Argument(help: "Tenant that owns the trigger.") public var tenant: String
+        @Argument(help: "Trigger id.") public var id: String
+        @Flag(help: "Post it now (needs the endpoint settings of `run`).") public var post = false
+        @Flag(help: "Print the invocation as one JSON document.") public var json = false
+        @OptionGroup public var execution: ExecutionOptions
+        @OptionGroup public var logging: LogOptions
+
+        public init() {}
+
+        public func run() throws {
+            try managing {
+                let connection = try database.connect()
+                let record = try RunNow().record(tenant: tenant, trigger: id, on: connection)
+                if json {
+                    StandardOutput.writeLine(ManagementOutput.json(record).compactText)
+                } else {
+                    StandardOutput.writeLine(
+                        "recorded invocation \(record.id) (pending, key \(record.idempotencyKey)) of trigger \(id) "
+                            + "for \(record.scheduledFor.iso8601)")
+                }
+                guard post else { return }
+                let logger = logging.makeLogger()
+                let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: 50)
+                var report = CycleReport()
+                defer {
+                    report.durationSeconds = deadline.elapsed
+                    CycleSummary().log(report, to: logger)
+                }
+                try ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger).run(on: connection, deadline: deadline, report: &report)
+                if let code = StopSignal.exitCode { throw ExitCode(code) }
+            }
+        }
+    }
+}
