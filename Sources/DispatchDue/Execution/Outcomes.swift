@@ -18,7 +18,8 @@ enum ExecutionKind: String, Sendable, CaseIterable {
         }
     }
 
-    /// Counted when the request is sent: POSTs are counted as sent, checks as answered.
+    /// Counted as each request starts: `posted`. A check is counted once its answer is
+    /// recorded instead (`answeredCounter`).
     var sentCounter: WritableKeyPath<CycleReport, Int>? {
         switch self {
         case .post: return \.posted
@@ -26,7 +27,7 @@ enum ExecutionKind: String, Sendable, CaseIterable {
         }
     }
 
-    /// Counted for each answer recorded (whatever it said, `ExecutionAction.answered`).
+    /// Counted for each answer recorded, whatever it said (`ExecutionAction.answered`): `reconciled`.
     var answeredCounter: WritableKeyPath<CycleReport, Int>? {
         switch self {
         case .post: return nil
