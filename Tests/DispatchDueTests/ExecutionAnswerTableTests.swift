@@ -57,7 +57,7 @@ enum RuleFixture {
     }
 
     /// The `cycle.finished` counters recording `outcome` adds one to, by name.
-    static func counted(_ outcome: Outcome) -> Set<String> {
+    static func counted(_ outcome: ExecutionOutcome) -> Set<String> {
         var report = CycleReport()
         for counter in outcome.counters { report[keyPath: counter] += 1 }
         let counts = [
@@ -252,7 +252,7 @@ struct ExecutionAnswerTableTests {
         Self.expect(F.rules.outcome(for: F.check(pastTimeout: row.pastTimeout), row.answer), row)
     }
 
-    static func expect(_ outcome: Outcome, _ row: AnswerRow) {
+    static func expect(_ outcome: ExecutionOutcome, _ row: AnswerRow) {
         #expect(outcome.action == row.action)
         #expect(outcome.status == row.status)
         #expect(outcome.httpStatus == row.httpStatus)
@@ -347,7 +347,7 @@ struct ExecutionEffectTests {
     @Test("each action of each kind", arguments: rows)
     func effect(_ row: EffectRow) {
         let invocation = row.kind == .post ? RuleFixture.run() : RuleFixture.check()
-        let outcome = Outcome(invocation: invocation, action: row.action)
+        let outcome = ExecutionOutcome(invocation: invocation, action: row.action)
         #expect(outcome.status == row.status)
         #expect(RuleFixture.counted(outcome) == row.counted)
         #expect(row.action.effect.level == row.level)
@@ -366,7 +366,7 @@ struct ExecutionEffectTests {
         #expect(names(accepted.answerFields + accepted.actionFields) == ["http_status", "execution"])
         let retry = RuleFixture.rules.outcome(for: RuleFixture.run(), RuleFixture.response(503))
         #expect(names(retry.answerFields + retry.actionFields) == ["http_status", "error", "delay_seconds"])
-        #expect(Outcome(invocation: RuleFixture.run(), action: .release).answerFields.isEmpty)
+        #expect(ExecutionOutcome(invocation: RuleFixture.run(), action: .release).answerFields.isEmpty)
     }
 }
 

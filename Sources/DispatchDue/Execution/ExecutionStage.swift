@@ -109,7 +109,7 @@ public struct ExecutionEngine {
         var head = 0
         var inFlight: [Int: (job: ClaimedInvocation, sentAt: Double)] = [:]
         var nextTag = 0
-        var outcomes: [Outcome] = []
+        var outcomes: [ExecutionOutcome] = []
         var exhausted = false
         var rejected = false
         var interrupted = false
@@ -138,7 +138,7 @@ public struct ExecutionEngine {
 
         func putBack(from index: Int) {
             guard index < queue.count else { return }
-            outcomes.append(contentsOf: queue[index...].map { Outcome(invocation: $0.job, action: .release) })
+            outcomes.append(contentsOf: queue[index...].map { ExecutionOutcome(invocation: $0.job, action: .release) })
             head = queue.count
         }
 
@@ -182,7 +182,7 @@ public struct ExecutionEngine {
                 let (job, claimedAt) = queue[head]
                 head += 1
                 if now - claimedAt > sendWindow {
-                    outcomes.append(Outcome(invocation: job, action: .release))
+                    outcomes.append(ExecutionOutcome(invocation: job, action: .release))
                     continue
                 }
                 let request: HTTPRequest
@@ -190,7 +190,7 @@ public struct ExecutionEngine {
                     request = try requests.request(for: job)
                 } catch {
                     // This one cannot be sent (its row holds what no request may carry): it fails alone.
-                    outcomes.append(Outcome(invocation: job, action: .failed, error: error.message))
+                    outcomes.append(ExecutionOutcome(invocation: job, action: .failed, error: error.message))
                     continue
                 }
                 nextTag += 1
@@ -273,7 +273,7 @@ public struct ExecutionEngine {
 
     /// Records a batch in one statement (with the pause of triggers whose runs keep failing,
     /// contract §6), then counts and logs each outcome by `ExecutionAction.effect`.
-    private func record(_ outcomes: [Outcome], on connection: borrowing Connection, report: inout CycleReport) throws {
+    private func record(_ outcomes: [ExecutionOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
         let failed = outcomes.filter { $0.status == "failed" }.map {
             ($0.invocation.tenantId, $0.invocation.id, $0.invocation.triggerId)
         }

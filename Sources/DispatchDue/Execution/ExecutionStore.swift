@@ -172,7 +172,7 @@ enum ExecutionStore {
     /// (`recordOutcomes`). Returns the `recordKey`s it updated: a row whose lease passed to
     /// another dispatcher is left to that dispatcher.
     @discardableResult
-    static func record(_ outcomes: [Outcome], on connection: borrowing Connection) throws -> Set<String> {
+    static func record(_ outcomes: [ExecutionOutcome], on connection: borrowing Connection) throws -> Set<String> {
         guard !outcomes.isEmpty else { return [] }
         let rows = try connection.query(
             recordOutcomes,

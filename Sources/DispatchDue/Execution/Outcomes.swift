@@ -158,11 +158,9 @@ enum ExecutionAction: String, Sendable, CaseIterable {
 }
 
 /// What to do with a claimed invocation after its request (or instead of it).
-struct Outcome: Sendable {
-    typealias Action = ExecutionAction
-
+struct ExecutionOutcome: Sendable {
     var invocation: ClaimedInvocation
-    var action: Action
+    var action: ExecutionAction
     var httpStatus: Int? = nil
     var error: String? = nil
     /// accepted: the run id the POST answered with.
@@ -220,7 +218,7 @@ struct OutcomeRules: Sendable {
     static let bodyLimit = ExecutionLimits.errorBodyBytes
 
     /// The answer table of the invocation's kind.
-    func outcome(for invocation: ClaimedInvocation, _ result: HTTPResult) -> Outcome {
+    func outcome(for invocation: ClaimedInvocation, _ result: HTTPResult) -> ExecutionOutcome {
         switch invocation.request {
         case .post(let post): return postOutcome(invocation, post, result)
         case .check(let check): return checkOutcome(invocation, check, result)
@@ -228,7 +226,9 @@ struct OutcomeRules: Sendable {
     }
 
     /// Contract §4.2.
-    private func postOutcome(_ run: ClaimedInvocation, _ post: ClaimedInvocation.Post, _ result: HTTPResult) -> Outcome {
+    private func postOutcome(_ run: ClaimedInvocation, _ post: ClaimedInvocation.Post, _ result: HTTPResult)
+        -> ExecutionOutcome
+    {
         switch result {
         case .transportFailure(let failure):
             return retryOrFail(run, httpStatus: nil, error: transportError(failure))
@@ -240,15 +240,15 @@ struct OutcomeRules: Sendable {
                     // The run started, but an id we cannot store or ask about cannot be followed:
                     // fail this invocation alone rather than the batch's UPDATE.
                     if let problem = identifierProblem(runId) {
-                        return Outcome(
+                        return ExecutionOutcome(
                             invocation: run, action: .failed, httpStatus: status,
                             error: "endpoint returned an unusable run id: \(problem)")
                     }
-                    return Outcome(
+                    return ExecutionOutcome(
                         invocation: run, action: .accepted, httpStatus: status, executionId: runId,
                         delaySeconds: settings.reconcileIntervalSeconds)
                 }
-                return Outcome(invocation: run, action: .completed, httpStatus: status)
+                return ExecutionOutcome(invocation: run, action: .completed, httpStatus: status)
             case 401, 403:
                 return rejected(run, response)
             case 408, 429, 500..<600:
@@ -266,22 +266,24 @@ struct OutcomeRules: Sendable {
                 return outcome
             case 300..<400:
                 let location = response.header("location").map { " to \(clean($0))" } ?? ""
-                return Outcome(
+                return ExecutionOutcome(
                     invocation: run, action: .failed, httpStatus: status,
                     error: "redirect\(location) not followed: " + describe(response))
             default:
-                return Outcome(invocation: run, action: .failed, httpStatus: status, error: describe(response))
+                return ExecutionOutcome(invocation: run, action: .failed, httpStatus: status, error: describe(response))
             }
         }
     }
 
     /// Contract §4.3.
-    private func checkOutcome(_ run: ClaimedInvocation, _ check: ClaimedInvocation.Check, _ result: HTTPResult) -> Outcome {
+    private func checkOutcome(_ run: ClaimedInvocation, _ check: ClaimedInvocation.Check, _ result: HTTPResult)
+        -> ExecutionOutcome
+    {
         let timedOut = "timed out: still running \(check.timeoutSeconds) s after it was accepted"
         // No usable answer: asked again after the reconcile interval, unless the timeout passed.
-        func wait(httpStatus: Int?, error: String?) -> Outcome {
+        func wait(httpStatus: Int?, error: String?) -> ExecutionOutcome {
             if check.pastTimeout { return retryOrFail(run, httpStatus: httpStatus, error: timedOut) }
-            return Outcome(
+            return ExecutionOutcome(
                 invocation: run, action: .wait, httpStatus: httpStatus, error: error,
                 delaySeconds: settings.reconcileIntervalSeconds)
         }
@@ -305,7 +307,7 @@ struct OutcomeRules: Sendable {
                     conversation = nil
                     dropped = problem
                 }
-                func keeping(_ outcome: Outcome) -> Outcome {
+                func keeping(_ outcome: ExecutionOutcome) -> ExecutionOutcome {
                     var outcome = outcome
                     outcome.conversationId = conversation
                     outcome.droppedConversation = dropped
@@ -313,7 +315,7 @@ struct OutcomeRules: Sendable {
                 }
                 switch document?["status"]?.stringValue {
                 case "completed"?:
-                    return keeping(Outcome(invocation: run, action: .completed, httpStatus: response.status))
+                    return keeping(ExecutionOutcome(invocation: run, action: .completed, httpStatus: response.status))
                 case "failed"?:
                     return keeping(retryOrFail(run, httpStatus: response.status, error: "execution failed"))
                 case "running"?, "suspended"?:
@@ -322,7 +324,7 @@ struct OutcomeRules: Sendable {
                     return wait(httpStatus: response.status, error: "unreadable execution status: " + describe(response))
                 }
             case 404:
-                return Outcome(
+                return ExecutionOutcome(
                     invocation: run, action: .failed, httpStatus: 404,
                     error: "execution not found: " + describe(response))
             case 401, 403:
@@ -333,8 +335,8 @@ struct OutcomeRules: Sendable {
         }
     }
 
-    private func rejected(_ run: ClaimedInvocation, _ response: HTTPResponse) -> Outcome {
-        Outcome(
+    private func rejected(_ run: ClaimedInvocation, _ response: HTTPResponse) -> ExecutionOutcome {
+        ExecutionOutcome(
             invocation: run, action: .rejected, httpStatus: response.status,
             error: "credentials rejected: " + describe(response))
     }
@@ -348,14 +350,14 @@ struct OutcomeRules: Sendable {
     }
 
     /// The one retry rule of both tables: a retry with the backoff, or failed with the count.
-    func retryOrFail(_ run: ClaimedInvocation, httpStatus: Int?, error: String) -> Outcome {
+    func retryOrFail(_ run: ClaimedInvocation, httpStatus: Int?, error: String) -> ExecutionOutcome {
         guard let delay = backoff(attempt: run.attempt, maxRetries: run.maxRetries, retryDelaySeconds: run.retryDelaySeconds)
         else {
-            return Outcome(
+            return ExecutionOutcome(
                 invocation: run, action: .failed, httpStatus: httpStatus,
                 error: clip("\(error) (after \(run.attempt) attempts)"))
         }
-        return Outcome(invocation: run, action: .retry, httpStatus: httpStatus, error: error, delaySeconds: delay)
+        return ExecutionOutcome(invocation: run, action: .retry, httpStatus: httpStatus, error: error, delaySeconds: delay)
     }
 
     private func transportError(_ failure: HTTPTransportFailure) -> String {
