@@ -837,8 +837,8 @@ def section_after_burst(cluster, url, report):
     if claim:
         parts.append(explain(cluster, url, "Runnable-invocation claim with 10,000 running:", "", claim,
                              ["int", "text", "int", "int"], ["32", "'130'", "262144", "65536"]))
-    record = swift_query_in_function(path, "record")
-    if record and record.count("$") >= 10:
+    record = swift_string(path, "recordOutcomes")
+    if record:
         rows = cluster.psql(url, "SELECT tenant_id, id, lease_expires_at::text FROM scheduled_trigger_invocations "
                                  "WHERE status = 'running' ORDER BY random() LIMIT 20").strip().splitlines()
         columns = list(zip(*[r.split("|") for r in rows]))
@@ -846,12 +846,13 @@ def section_after_burst(cluster, url, report):
         def array(values, kind="text"):
             return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + f"]::{kind}[]"
         n = len(rows)
-        arguments = [array(columns[0]), array(columns[1]), array(columns[2]), array(["accepted"] * n),
-                     array(["running"] * n), array(["200"] * n, "int"), f"array_fill(NULL::text, ARRAY[{n}])",
-                     array([f"run-again-{i}" for i in range(n)]), array(["30"] * n, "float8"),
-                     f"array_fill(NULL::text, ARRAY[{n}])"]
-        types = ["text[]", "text[]", "text[]", "text[]", "text[]", "int[]", "text[]", "text[]", "float8[]", "text[]"]
-        parts.append(explain(cluster, url, "Recording 20 POST answers (`ExecutionStore.record`) with 10,000 running:",
+        nulls = f"array_fill(NULL::text, ARRAY[{n}])"
+        # (tenant_id, id, lease, kind, action, status, http_status, error, execution_id, conversation_id, delay)
+        arguments = [array(columns[0]), array(columns[1]), array(columns[2]), array(["post"] * n),
+                     array(["accepted"] * n), array(["running"] * n), array(["200"] * n, "int"), nulls,
+                     array([f"run-again-{i}" for i in range(n)]), nulls, array(["30"] * n, "float8")]
+        types = ["text[]"] * 6 + ["int[]", "text[]", "text[]", "text[]", "float8[]"]
+        parts.append(explain(cluster, url, "Recording 20 POST answers (`ExecutionStore.recordOutcomes`) with 10,000 running:",
                              "", record, types, arguments))
     if parts:
         report.section("EXPLAIN (ANALYZE, BUFFERS) right after the 10,000-trigger burst", "\n\n".join(parts))

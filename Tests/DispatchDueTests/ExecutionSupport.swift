@@ -118,3 +118,37 @@ enum ExecutionFixture {
 extension Row {
     func double(_ column: String) -> Double? { self[column].flatMap(Double.init) }
 }
+
+extension ExecutionFixture {
+    /// The state after a 2xx with `x-workflow-run-id`: running, execution recorded, started
+    /// `acceptedAgo` seconds ago, next check (lease) already passed, an earlier error kept.
+    static func markAccepted(_ connection: borrowing Connection, executionId: String, acceptedAgo: Int) throws {
+        try connection.query(
+            """
+            UPDATE scheduled_trigger_invocations
+            SET status = 'running', execution_id = $1, last_http_status = 202, last_error = 'earlier',
+                started_at = now() - make_interval(secs => $2::int),
+                lease_expires_at = now() - interval '1 second'
+            """,
+            [executionId, acceptedAgo])
+    }
+
+    /// The JSON log lines of `event`.
+    static func events(_ stderr: String, _ event: String) -> [JSONValue] {
+        stderr.split(separator: "\n").compactMap { line in
+            guard line.contains("\"event\":\"\(event)\"") else { return nil }
+            return try? JSONValue.parse(String(line))
+        }
+    }
+
+    /// `cycle.finished`'s invocation counters: those named as given, every other one 0.
+    static func expectCounters(
+        _ stderr: String, _ expected: [String: Double], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let finished = try #require(events(stderr, "cycle.finished").last, sourceLocation: sourceLocation)
+        for name in ["posted", "accepted", "completed", "retried", "failed", "cancelled", "released", "reconciled"] {
+            #expect(
+                finished[name]?.numberValue == expected[name] ?? 0, "\(name)", sourceLocation: sourceLocation)
+        }
+    }
+}

@@ -223,19 +223,19 @@ struct PoisonAnswerTests {
         let runs = try ExecutionStore.claimRuns(limit: 100, leaseSeconds: 60, on: connection).map(\.run)
         try #require(runs.count == PoisonFixture.healthyCount)
         var outcomes = runs.map {
-            PostOutcome(run: $0, action: .accepted, httpStatus: 200, executionId: "run-ok", delaySeconds: 30)
+            ExecutionOutcome(invocation: $0, action: .accepted, httpStatus: 200, executionId: "run-ok", delaySeconds: 30)
         }
         // A NUL would cut the bound C string (and the array literal with it), 100,000 × "é" is
         // 200 KB, an infinite delay overflows an interval, a status past int4 fails its cast.
-        outcomes[0] = PostOutcome(
-            run: runs[0], action: .failed, httpStatus: 400, error: "nul \u{0} inside " + String(repeating: "é", count: 100_000))
-        outcomes[1] = PostOutcome(run: runs[1], action: .retry, httpStatus: 503, error: "retry", delaySeconds: .infinity)
-        outcomes[2] = PostOutcome(
-            run: runs[2], action: .failed, httpStatus: 100_000_000_000, error: #""quoted" {braces}, \ back"#)
+        outcomes[0] = ExecutionOutcome(
+            invocation: runs[0], action: .failed, httpStatus: 400, error: "nul \u{0} inside " + String(repeating: "é", count: 100_000))
+        outcomes[1] = ExecutionOutcome(invocation: runs[1], action: .retry, httpStatus: 503, error: "retry", delaySeconds: .infinity)
+        outcomes[2] = ExecutionOutcome(
+            invocation: runs[2], action: .failed, httpStatus: 100_000_000_000, error: #""quoted" {braces}, \ back"#)
         let updated = try ExecutionStore.record(outcomes, on: connection)
         #expect(updated.count == PoisonFixture.healthyCount)
 
-        func row(_ run: ClaimedRun) throws -> Row {
+        func row(_ run: ClaimedInvocation) throws -> Row {
             try ExecutionFixture.row(connection, where: "tenant_id = '\(run.tenantId)' AND id = '\(run.id)'")
         }
         let first = try row(runs[0])

@@ -9,29 +9,36 @@ struct ExecutionRequests: Sendable {
         OutcomeRules.bodyLimit + endpoint.apiKey.utf8.count * SecretMatcher.maximumBytesPerKeyByte
     }
 
+    /// The request of the invocation's kind; an error when this invocation cannot be sent (it
+    /// then fails alone).
+    func request(for invocation: ClaimedInvocation) throws(RequestError) -> HTTPRequest {
+        switch invocation.request {
+        case .post(let post): return try self.post(invocation, post)
+        case .check(let check): return try status(invocation, check)
+        }
+    }
+
     /// `POST {url}/run/api/executions?ref={ref}`.
-    func post(_ run: ClaimedRun) throws(RequestError) -> HTTPRequest {
-        if let problem = run.slotProblem {
+    func post(_ run: ClaimedInvocation, _ post: ClaimedInvocation.Post) throws(RequestError) -> HTTPRequest {
+        if let problem = post.slotProblem {
             throw RequestError(message: TimestampSQL.message(column: "scheduled_for", problem: problem) + "; not sent")
         }
-        var headers = try identityHeaders(
-            tenant: run.tenantId, project: run.projectId, agent: run.agentId, runAsUser: run.runAsUserId)
-        headers.append("Idempotency-Key: " + (try headerValue("idempotency key", "\(run.idempotencyKey)-\(run.attempt)")))
+        var headers = try identityHeaders(run)
+        headers.append("Idempotency-Key: " + (try headerValue("idempotency key", "\(post.idempotencyKey)-\(run.attempt)")))
         headers.append("Content-Type: application/json")
         headers.append("Accept: text/event-stream")
         return HTTPRequest(
             method: .post,
-            url: endpoint.baseURL + "/run/api/executions?ref=" + PercentEncoding.encode(run.ref),
+            url: endpoint.baseURL + "/run/api/executions?ref=" + PercentEncoding.encode(post.ref),
             headers: headers,
-            body: try ExecutionRequests.body(run),
+            body: try ExecutionRequests.body(post, slot: run.slot),
             stopAfterSuccessHeaders: true,
             bodyLimit: errorBodyLimit)
     }
 
     /// `GET {url}/run/api/executions/{id}`.
-    func status(_ check: ClaimedCheck) throws(RequestError) -> HTTPRequest {
-        var headers = try identityHeaders(
-            tenant: check.tenantId, project: check.projectId, agent: check.agentId, runAsUser: check.runAsUserId)
+    func status(_ run: ClaimedInvocation, _ check: ClaimedInvocation.Check) throws(RequestError) -> HTTPRequest {
+        var headers = try identityHeaders(run)
         headers.append("Accept: application/json")
         return HTTPRequest(
             method: .get,
@@ -45,16 +52,16 @@ struct ExecutionRequests: Sendable {
     /// `{"messages":[{"role":"user","content":MESSAGE}],"forwardedHeaders":{…}}`, or why this
     /// run cannot be sent (payload or template over its limit, unreadable payload, message too
     /// large): the invocation then fails alone, recorded with the rest of its batch.
-    static func body(_ run: ClaimedRun) throws(RequestError) -> String {
-        if run.payload == nil, let size = run.payloadBytes, size > ExecutionLimits.payloadBytes {
+    static func body(_ post: ClaimedInvocation.Post, slot: String) throws(RequestError) -> String {
+        if post.payload == nil, let size = post.payloadBytes, size > ExecutionLimits.payloadBytes {
             throw RequestError(message: "payload is \(size) bytes, over the \(ExecutionLimits.payloadBytes)-byte limit")
         }
-        if run.template == nil, let size = run.templateBytes, size > ExecutionLimits.templateBytes {
+        if post.template == nil, let size = post.templateBytes, size > ExecutionLimits.templateBytes {
             throw RequestError(
                 message: "message template is \(size) bytes, over the \(ExecutionLimits.templateBytes)-byte limit")
         }
         var payload: JSONValue?
-        if let text = run.payload {
+        if let text = post.payload {
             do {
                 payload = try JSONValue.parse(text, maximumBytes: ExecutionLimits.payloadBytes)
             } catch {
@@ -63,30 +70,29 @@ struct ExecutionRequests: Sendable {
         }
         let message: String
         do {
-            message = try MessageRendering.render(template: run.template, payload: payload)
+            message = try MessageRendering.render(template: post.template, payload: payload)
         } catch {
             throw RequestError(message: error.description)
         }
         var body = "{\"messages\":[{\"role\":\"user\",\"content\":"
         JSONValue.writeString(message, to: &body)
         body += "}],\"forwardedHeaders\":{\"x-inkeep-client-timezone\":"
-        JSONValue.writeString(run.timeZone, to: &body)
+        JSONValue.writeString(post.timeZone, to: &body)
         body += ",\"x-inkeep-client-timestamp\":"
-        JSONValue.writeString(run.slot, to: &body)
+        JSONValue.writeString(slot, to: &body)
         body += "}}"
         return body
     }
 
-    private func identityHeaders(tenant: String, project: String, agent: String, runAsUser: String?)
-        throws(RequestError) -> [String]
-    {
+    /// The headers both requests carry (contract §4.1, §4.3: "the same identity headers").
+    private func identityHeaders(_ run: ClaimedInvocation) throws(RequestError) -> [String] {
         var headers = [
             "Authorization: Bearer \(endpoint.apiKey)",
-            "x-inkeep-tenant-id: " + (try headerValue("tenant id", tenant)),
-            "x-inkeep-project-id: " + (try headerValue("project id", project)),
-            "x-inkeep-agent-id: " + (try headerValue("agent id", agent)),
+            "x-inkeep-tenant-id: " + (try headerValue("tenant id", run.tenantId)),
+            "x-inkeep-project-id: " + (try headerValue("project id", run.projectId)),
+            "x-inkeep-agent-id: " + (try headerValue("agent id", run.agentId)),
         ]
-        if let runAsUser, !runAsUser.isEmpty {
+        if let runAsUser = run.runAsUserId, !runAsUser.isEmpty {
             headers.append("x-inkeep-run-as-user-id: " + (try headerValue("run_as_user_id", runAsUser)))
         }
         return headers

@@ -58,12 +58,9 @@ public struct ExecutionEngine {
             maxConnections: settings.concurrency)
         var pacing = Pacing(controller: AdaptiveConcurrency(ceiling: settings.concurrency))
         defer { if pacing.started > 0 { report.concurrency = pacing.controller.limit } }
-        var rejected = try drive(
-            PostPhase(engine: self), client: client, pacing: &pacing, on: connection, deadline: deadline, report: &report)
+        var rejected = try drive(.post, client: client, pacing: &pacing, on: connection, deadline: deadline, report: &report)
         if !rejected {
-            rejected = try drive(
-                CheckPhase(engine: self), client: client, pacing: &pacing, on: connection, deadline: deadline,
-                report: &report)
+            rejected = try drive(.check, client: client, pacing: &pacing, on: connection, deadline: deadline, report: &report)
         }
         if rejected {
             throw DispatchFailure.credentialsRejected(
@@ -106,15 +103,15 @@ public struct ExecutionEngine {
     /// A claim or recording statement cancelled at a stop (`PostgresError.cancelled`) is a
     /// stop: what was not sent is put back, requests whose answers were not recorded stay under
     /// their lease (a later cycle recovers them, contract §2 step 6).
-    private func drive<Phase: ExecutionPhase>(
-        _ phase: Phase, client: HTTPClient, pacing: inout Pacing, on connection: borrowing Connection,
+    private func drive(
+        _ kind: ExecutionKind, client: HTTPClient, pacing: inout Pacing, on connection: borrowing Connection,
         deadline: CycleDeadline, report: inout CycleReport
     ) throws -> Bool {
-        var queue: [(job: Phase.Job, claimedAt: Double)] = []
+        var queue: [(job: ClaimedInvocation, claimedAt: Double)] = []
         var head = 0
-        var inFlight: [Int: (job: Phase.Job, sentAt: Double)] = [:]
+        var inFlight: [Int: (job: ClaimedInvocation, sentAt: Double)] = [:]
         var nextTag = 0
-        var outcomes: [Phase.Outcome] = []
+        var outcomes: [ExecutionOutcome] = []
         var exhausted = false
         var rejected = false
         var interrupted = false
@@ -130,20 +127,20 @@ public struct ExecutionEngine {
                 lastFlush = WallClock.monotonicSeconds()
             }
             do {
-                try phase.record(outcomes, on: connection, report: &report)
+                try record(outcomes, on: connection, report: &report)
             } catch let error as PostgresError where error.kind == .cancelled {
                 // Rolled back: these rows keep the lease they were claimed with.
                 interrupted = true
                 logger.log(.warning, "execution.record_interrupted", fields: [
                     ("unrecorded", .int(outcomes.count)), ("error", .string(error.description)),
                 ])
-                for outcome in outcomes { phase.cutOff(phase.job(of: outcome)) }
+                for outcome in outcomes { cutOff(outcome.invocation) }
             }
         }
 
         func putBack(from index: Int) {
             guard index < queue.count else { return }
-            outcomes.append(contentsOf: queue[index...].map { phase.notSent($0.job) })
+            outcomes.append(contentsOf: queue[index...].map { ExecutionOutcome(invocation: $0.job, action: .release) })
             head = queue.count
         }
 
@@ -171,7 +168,7 @@ public struct ExecutionEngine {
                 let size = settings.claimSize(limit: pacing.controller.limit)
                 do {
                     let claimedAt = WallClock.monotonicSeconds()
-                    let claimed = try phase.claim(limit: size, on: connection, report: &report)
+                    let claimed = try claim(kind, limit: size, on: connection, report: &report)
                     exhausted = claimed.rowCount < size
                     queue.append(contentsOf: claimed.jobs.map { ($0, claimedAt) })
                 } catch let error as PostgresError where error.kind == .cancelled {
@@ -187,26 +184,29 @@ public struct ExecutionEngine {
                 let (job, claimedAt) = queue[head]
                 head += 1
                 if now - claimedAt > sendWindow {
-                    outcomes.append(phase.notSent(job))
+                    outcomes.append(ExecutionOutcome(invocation: job, action: .release))
                     continue
                 }
-                switch phase.request(for: job) {
-                case .success(let request):
-                    nextTag += 1
-                    try client.start(request, tag: nextTag)
-                    inFlight[nextTag] = (job, now)
-                    pacing.started += 1
-                    phase.sent(job, report: &report)
-                case .failure(let error):
-                    outcomes.append(phase.unsendable(job, error))
+                let request: HTTPRequest
+                do {
+                    request = try requests.request(for: job)
+                } catch {
+                    // This one cannot be sent (its row holds what no request may carry): it fails alone.
+                    outcomes.append(ExecutionOutcome(invocation: job, action: .failed, error: error.message))
+                    continue
                 }
+                nextTag += 1
+                try client.start(request, tag: nextTag)
+                inFlight[nextTag] = (job, now)
+                pacing.started += 1
+                if let sent = kind.sentCounter { report[keyPath: sent] += 1 }
             }
 
             if inFlight.isEmpty, head >= queue.count, exhausted || stopping { break }
             if let graceEnds, WallClock.monotonicSeconds() >= graceEnds {
                 // Cut off: these keep their lease and a later cycle recovers them (contract §2 step 6).
                 for tag in client.abandonAll() {
-                    if let entry = inFlight.removeValue(forKey: tag) { phase.cutOff(entry.job) }
+                    if let entry = inFlight.removeValue(forKey: tag) { cutOff(entry.job) }
                 }
                 break
             }
@@ -223,8 +223,8 @@ public struct ExecutionEngine {
                     if signal != .healthy || demand {
                         pacing.controller.record(signal, sentAt: entry.sentAt, now: answeredAt)
                     }
-                    let outcome = phase.outcome(for: entry.job, result)
-                    if phase.rejectsCredentials(outcome) { rejected = true }
+                    let outcome = rules.outcome(for: entry.job, result)
+                    if outcome.action == .rejected { rejected = true }
                     outcomes.append(outcome)
                 }
             } else if !stopping, head < queue.count, let pausedUntil = pacing.controller.pausedUntil {
@@ -242,206 +242,62 @@ public struct ExecutionEngine {
         return rejected
     }
 
-    // MARK: logging
-
-    func log(_ level: LogLevel, _ event: String, ids: [(String, LogValue)], extra: [(String, LogValue)]) {
-        logger.log(level, event, fields: ids + extra)
-    }
-
-    static func fields(_ run: ClaimedRun) -> [(String, LogValue)] {
-        [
-            ("tenant", .string(run.tenantId)), ("project", .string(run.projectId)), ("agent", .string(run.agentId)),
-            ("trigger", .string(run.triggerId)), ("invocation", .string(run.id)), ("slot", .string(run.slot)),
-            ("attempt", .int(run.attempt)),
-        ]
-    }
-
-    static func fields(_ check: ClaimedCheck) -> [(String, LogValue)] {
-        [
-            ("tenant", .string(check.tenantId)), ("project", .string(check.projectId)),
-            ("agent", .string(check.agentId)), ("trigger", .string(check.triggerId)),
-            ("invocation", .string(check.id)), ("slot", .string(check.slot)), ("attempt", .int(check.attempt)),
-            ("execution", .string(check.executionId)),
-        ]
-    }
-
-    /// Why an answer was not recorded: the row's lease ran out and another dispatcher owns it now.
-    static let leaseLostHint: [(String, LogValue)] = [("hint", "another dispatcher took over after the lease ran out")]
-
-    static func answerFields(httpStatus: Int?, error: String?) -> [(String, LogValue)] {
-        var fields: [(String, LogValue)] = []
-        if let httpStatus { fields.append(("http_status", .int(httpStatus))) }
-        if let error { fields.append(("error", .string(error))) }
-        return fields
-    }
-}
-
-/// What `drive` needs from a phase (posting, or asking about running executions).
-protocol ExecutionPhase {
-    associatedtype Job
-    associatedtype Outcome
-    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
-        -> (jobs: [Job], rowCount: Int)
-    func request(for job: Job) -> Result<HTTPRequest, RequestError>
-    func sent(_ job: Job, report: inout CycleReport)
-    func outcome(for job: Job, _ result: HTTPResult) -> Outcome
-    func unsendable(_ job: Job, _ error: RequestError) -> Outcome
-    func notSent(_ job: Job) -> Outcome
-    func cutOff(_ job: Job)
-    func job(of outcome: Outcome) -> Job
-    func rejectsCredentials(_ outcome: Outcome) -> Bool
-    func record(_ outcomes: [Outcome], on connection: borrowing Connection, report: inout CycleReport) throws
-}
-
-/// Step 4: POST runnable invocations.
-struct PostPhase: ExecutionPhase {
-    let engine: ExecutionEngine
-
-    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
-        -> (jobs: [ClaimedRun], rowCount: Int)
+    /// Claims a batch of the kind. A POST claim first releases `buffer_one` invocations whose
+    /// blocker finished (contract §6), and logs the invocations it cancelled instead of claiming.
+    private func claim(_ kind: ExecutionKind, limit: Int, on connection: borrowing Connection, report: inout CycleReport)
+        throws -> (jobs: [ClaimedInvocation], rowCount: Int)
     {
-        try OverlapGate.release(limit: limit, on: connection)
-        let claimed = try ExecutionStore.claimRuns(
-            limit: limit, leaseSeconds: engine.settings.leaseSeconds, on: connection)
-        var jobs: [ClaimedRun] = []
-        jobs.reserveCapacity(claimed.count)
-        for (run, cancelReason) in claimed {
-            if let cancelReason {
-                report.cancelled += 1
-                engine.log(.info, "invocation.cancelled", ids: ExecutionEngine.fields(run), extra: [("reason", .string(cancelReason))])
-            } else {
-                jobs.append(run)
+        switch kind {
+        case .post:
+            try OverlapGate.release(limit: limit, on: connection)
+            let claimed = try ExecutionStore.claimRuns(limit: limit, leaseSeconds: settings.leaseSeconds, on: connection)
+            var jobs: [ClaimedInvocation] = []
+            jobs.reserveCapacity(claimed.count)
+            for (run, cancelReason) in claimed {
+                if let cancelReason {
+                    report.cancelled += 1
+                    logger.log(.info, "invocation.cancelled", fields: run.logFields + [("reason", .string(cancelReason))])
+                } else {
+                    jobs.append(run)
+                }
             }
+            return (jobs, claimed.count)
+        case .check:
+            let checks = try ExecutionStore.claimChecks(limit: limit, leaseSeconds: settings.leaseSeconds, on: connection)
+            return (checks, checks.count)
         }
-        return (jobs, claimed.count)
     }
 
-    func request(for run: ClaimedRun) -> Result<HTTPRequest, RequestError> {
-        Result { () throws(RequestError) in try engine.requests.post(run) }
+    /// A request cut off at the stop keeps its lease; a later cycle recovers it.
+    private func cutOff(_ invocation: ClaimedInvocation) {
+        logger.log(.warning, invocation.kind.cutOffEvent, fields: invocation.logFields)
     }
 
-    func sent(_ run: ClaimedRun, report: inout CycleReport) { report.posted += 1 }
-
-    func outcome(for run: ClaimedRun, _ result: HTTPResult) -> PostOutcome { engine.rules.outcome(for: run, result) }
-
-    func unsendable(_ run: ClaimedRun, _ error: RequestError) -> PostOutcome {
-        PostOutcome(run: run, action: .failed, error: error.message)
-    }
-
-    func notSent(_ run: ClaimedRun) -> PostOutcome { PostOutcome(run: run, action: .release) }
-
-    func cutOff(_ run: ClaimedRun) {
-        engine.log(.warning, "invocation.cut_off", ids: ExecutionEngine.fields(run), extra: [])
-    }
-
-    func job(of outcome: PostOutcome) -> ClaimedRun { outcome.run }
-
-    func rejectsCredentials(_ outcome: PostOutcome) -> Bool { outcome.action == .rejected }
-
-    func record(_ outcomes: [PostOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
-        let failed = outcomes.filter { $0.status == "failed" }.map { ($0.run.tenantId, $0.run.id, $0.run.triggerId) }
-        let updated = try PauseOnFailure.recording(failed: failed, logger: engine.logger, report: &report, on: connection) {
+    /// Records a batch in one statement (with the pause of triggers whose runs keep failing,
+    /// contract §6), then counts and logs each outcome by `ExecutionAction.effect`.
+    private func record(_ outcomes: [ExecutionOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
+        let failed = outcomes.filter { $0.status == "failed" }.map {
+            ($0.invocation.tenantId, $0.invocation.id, $0.invocation.triggerId)
+        }
+        let updated = try PauseOnFailure.recording(failed: failed, logger: logger, report: &report, on: connection) {
             try ExecutionStore.record(outcomes, on: connection)
         }
         for outcome in outcomes {
-            let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
-            let ids = ExecutionEngine.fields(outcome.run)
-            guard updated.contains(ExecutionStore.recordKey(tenant: outcome.run.tenantId, id: outcome.run.id)) else {
-                engine.log(.warning, "invocation.lease_lost", ids: ids, extra: answer + ExecutionEngine.leaseLostHint)
+            let ids = outcome.invocation.logFields
+            guard updated.contains(ExecutionStore.recordKey(tenant: outcome.invocation.tenantId, id: outcome.invocation.id))
+            else {
+                // The lease ran out and another dispatcher owns the row now: this answer is not recorded.
+                logger.log(.warning, "invocation.lease_lost", fields: ids + outcome.answerFields + [
+                    ("hint", "another dispatcher took over after the lease ran out"),
+                ])
                 continue
             }
-            switch outcome.action {
-            case .accepted:
-                report.accepted += 1
-                engine.log(.info, "invocation.accepted", ids: ids, extra: answer + [("execution", .string(outcome.executionId ?? ""))])
-            case .completed:
-                report.completed += 1
-                engine.log(.info, "invocation.completed", ids: ids, extra: answer)
-            case .retry:
-                report.retried += 1
-                engine.log(.warning, "invocation.retry", ids: ids, extra: answer + [("delay_seconds", .double(outcome.delaySeconds ?? 0))])
-            case .failed:
-                report.failed += 1
-                engine.log(.warning, "invocation.failed", ids: ids, extra: answer)
-            case .rejected:
-                report.released += 1
-                engine.log(.error, "invocation.credentials_rejected", ids: ids, extra: answer)
-            case .release:
-                report.released += 1
-                engine.log(.info, "invocation.released", ids: ids, extra: [])
-            }
-        }
-    }
-}
-
-/// Step 5: ask about running executions.
-struct CheckPhase: ExecutionPhase {
-    let engine: ExecutionEngine
-
-    func claim(limit: Int, on connection: borrowing Connection, report: inout CycleReport) throws
-        -> (jobs: [ClaimedCheck], rowCount: Int)
-    {
-        let checks = try ExecutionStore.claimChecks(
-            limit: limit, leaseSeconds: engine.settings.leaseSeconds, on: connection)
-        return (checks, checks.count)
-    }
-
-    func request(for check: ClaimedCheck) -> Result<HTTPRequest, RequestError> {
-        Result { () throws(RequestError) in try engine.requests.status(check) }
-    }
-
-    func sent(_ check: ClaimedCheck, report: inout CycleReport) {}
-
-    func outcome(for check: ClaimedCheck, _ result: HTTPResult) -> CheckOutcome { engine.rules.outcome(for: check, result) }
-
-    func unsendable(_ check: ClaimedCheck, _ error: RequestError) -> CheckOutcome {
-        CheckOutcome(check: check, action: .failed, error: error.message)
-    }
-
-    func notSent(_ check: ClaimedCheck) -> CheckOutcome { CheckOutcome(check: check, action: .release) }
-
-    func cutOff(_ check: ClaimedCheck) {
-        engine.log(.warning, "invocation.check_cut_off", ids: ExecutionEngine.fields(check), extra: [])
-    }
-
-    func job(of outcome: CheckOutcome) -> ClaimedCheck { outcome.check }
-
-    func rejectsCredentials(_ outcome: CheckOutcome) -> Bool { outcome.action == .rejected }
-
-    func record(_ outcomes: [CheckOutcome], on connection: borrowing Connection, report: inout CycleReport) throws {
-        let failed = outcomes.filter { $0.status == "failed" }.map { ($0.check.tenantId, $0.check.id, $0.check.triggerId) }
-        let updated = try PauseOnFailure.recording(failed: failed, logger: engine.logger, report: &report, on: connection) {
-            try ExecutionStore.record(outcomes, on: connection)
-        }
-        for outcome in outcomes {
-            let answer = ExecutionEngine.answerFields(httpStatus: outcome.httpStatus, error: outcome.error)
-            let ids = ExecutionEngine.fields(outcome.check)
-            guard updated.contains(ExecutionStore.recordKey(tenant: outcome.check.tenantId, id: outcome.check.id)) else {
-                engine.log(.warning, "invocation.lease_lost", ids: ids, extra: answer + ExecutionEngine.leaseLostHint)
-                continue
-            }
-            if outcome.action != .release { report.reconciled += 1 }
+            for counter in outcome.counters { report[keyPath: counter] += 1 }
             if let reason = outcome.droppedConversation {
-                engine.log(.warning, "invocation.conversation_id_dropped", ids: ids, extra: [("reason", .string(reason))])
+                logger.log(.warning, "invocation.conversation_id_dropped", fields: ids + [("reason", .string(reason))])
             }
-            switch outcome.action {
-            case .completed:
-                report.completed += 1
-                engine.log(.info, "invocation.completed", ids: ids, extra: answer)
-            case .retry:
-                report.retried += 1
-                engine.log(.warning, "invocation.retry", ids: ids, extra: answer + [("delay_seconds", .double(outcome.delaySeconds ?? 0))])
-            case .failed:
-                report.failed += 1
-                engine.log(.warning, "invocation.failed", ids: ids, extra: answer)
-            case .wait:
-                engine.log(.debug, "invocation.still_running", ids: ids, extra: answer)
-            case .rejected:
-                engine.log(.error, "invocation.credentials_rejected", ids: ids, extra: answer)
-            case .release:
-                report.released += 1
-                engine.log(.info, "invocation.released", ids: ids, extra: [])
-            }
+            let effect = outcome.action.effect
+            logger.log(effect.level, effect.event, fields: ids + outcome.answerFields + outcome.actionFields)
         }
     }
 }

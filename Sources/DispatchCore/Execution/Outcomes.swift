@@ -2,122 +2,208 @@
 import Glibc
 #endif
 
-/// A claimed invocation about to be posted, with what the request needs from its trigger.
-struct ClaimedRun: Sendable {
-    var tenantId: String
-    var id: String
-    var projectId: String
-    var agentId: String
-    var triggerId: String
-    var ref: String
-    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, as PostgreSQL formatted it.
-    var slot: String
-    /// Set when `scheduled_for` is ±infinity or outside the years 1–9999 (`slot` is then
-    /// empty): `TimestampSQL.problem`'s text. Such a run is failed, never sent.
-    var slotProblem: String? = nil
-    var idempotencyKey: String
-    var attempt: Int
-    /// The lease this dispatcher holds, as PostgreSQL's text: results are recorded only while
-    /// the row still carries it, so a dispatcher whose lease ran out never overwrites another's.
-    var lease: String
-    /// The payload as jsonb text; nil when NULL or over `ExecutionLimits.payloadBytes`
-    /// (the claim leaves such a payload in the database and returns only its size).
-    var payload: String?
-    var payloadBytes: Int? = nil
-    /// The template; nil when NULL or over `ExecutionLimits.templateBytes` (size only, as above).
-    var template: String?
-    var templateBytes: Int? = nil
-    var timeZone: String
-    var runAsUserId: String?
-    var maxRetries: Int
-    var retryDelaySeconds: Int
-    /// The database clock at the claim (Unix seconds): a Retry-After date is turned into a delay
-    /// against it, so the host's clock never decides (contract §2 step 1).
-    var claimedAt: Double = 0
-}
+/// Which request a claimed invocation is due for: a POST (contract §2 step 4, §4.2) or a status
+/// check of its running execution (step 5, §4.3). What differs between the two is kept here as
+/// data; the pipeline, the outcome, the recording statement and the counters are shared.
+enum ExecutionKind: String, Sendable, CaseIterable {
+    case post
+    case check
 
-/// A claimed `running` invocation whose execution status is due to be asked.
-struct ClaimedCheck: Sendable {
-    var tenantId: String
-    var id: String
-    var projectId: String
-    var agentId: String
-    var triggerId: String
-    var slot: String
-    var attempt: Int
-    var lease: String
-    var executionId: String
-    var runAsUserId: String?
-    var maxRetries: Int
-    var retryDelaySeconds: Int
-    var timeoutSeconds: Int
-    /// The execution was accepted more than `timeoutSeconds` ago (by the database clock).
-    var pastTimeout: Bool
-}
-
-/// What to do with an invocation after its POST (contract §4 table).
-struct PostOutcome: Sendable {
-    enum Action: String, Sendable {
-        /// 2xx with a run id: running, execution recorded, next check after the reconcile interval.
-        case accepted
-        /// 2xx without one.
-        case completed
-        /// Back to pending with attempt + 1 and a backoff.
-        case retry
-        case failed
-        /// 401/403: back to pending, attempt and next_attempt_at untouched.
-        case rejected
-        /// Never sent (stop or rejected credentials): back to pending, nothing else changes.
-        case release
+    /// The status a claim given back returns to (a stop, rejected credentials): a POST's claim
+    /// was `pending`, a check's stays `running` with its execution (contract §2.2).
+    var releasedStatus: String {
+        switch self {
+        case .post: return "pending"
+        case .check: return "running"
+        }
     }
 
-    var run: ClaimedRun
-    var action: Action
-    var httpStatus: Int? = nil
-    var error: String? = nil
-    var executionId: String? = nil
-    /// retry: seconds of backoff from now; accepted: seconds until the first status check.
-    var delaySeconds: Double? = nil
+    /// Counted as each request starts: `posted`. A check is counted once its answer is
+    /// recorded instead (`answeredCounter`).
+    var sentCounter: WritableKeyPath<CycleReport, Int>? {
+        switch self {
+        case .post: return \.posted
+        case .check: return nil
+        }
+    }
 
-    var status: String {
-        switch action {
-        case .accepted: return "running"
-        case .completed: return "completed"
-        case .failed: return "failed"
-        case .retry, .rejected, .release: return "pending"
+    /// Counted for each answer recorded, whatever it said (`ExecutionAction.answered`): `reconciled`.
+    var answeredCounter: WritableKeyPath<CycleReport, Int>? {
+        switch self {
+        case .post: return nil
+        case .check: return \.reconciled
+        }
+    }
+
+    /// Logged for a request still in flight when the stop grace ran out (it keeps its lease).
+    var cutOffEvent: String {
+        switch self {
+        case .post: return "invocation.cut_off"
+        case .check: return "invocation.check_cut_off"
         }
     }
 }
 
-/// What to do with a running invocation after its status GET (contract §4, reconcile).
-struct CheckOutcome: Sendable {
-    enum Action: String, Sendable {
-        case completed
-        case retry
-        case failed
-        /// Still running (or the answer was unusable): ask again after the reconcile interval.
-        case wait
-        /// 401/403: stays running with its lease cleared.
-        case rejected
-        /// Never asked (stop): lease cleared so the next cycle asks.
-        case release
+/// A claimed invocation: who it is, the lease that guards recording its answer, its retry
+/// settings, and what its request needs.
+struct ClaimedInvocation: Sendable {
+    var tenantId: String
+    var id: String
+    var projectId: String
+    var agentId: String
+    var triggerId: String
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, as PostgreSQL formatted it (a POST's is empty when `Post.slotProblem` is set).
+    var slot: String
+    var attempt: Int
+    /// The lease this dispatcher holds, as PostgreSQL's text: results are recorded only while
+    /// the row still carries it, so a dispatcher whose lease ran out never overwrites another's.
+    var lease: String
+    var runAsUserId: String?
+    var maxRetries: Int
+    var retryDelaySeconds: Int
+    /// The request it is due for, with what only that request needs.
+    var request: Request
+
+    /// What a POST needs from the invocation and its trigger.
+    struct Post: Sendable {
+        var ref: String
+        /// Set when `scheduled_for` is ±infinity or outside the years 1–9999 (`slot` is then
+        /// empty): `TimestampSQL.problem`'s text. Such a run is failed, never sent.
+        var slotProblem: String? = nil
+        var idempotencyKey: String
+        /// The payload as jsonb text; nil when NULL or over `ExecutionLimits.payloadBytes`
+        /// (the claim leaves such a payload in the database and returns only its size).
+        var payload: String?
+        var payloadBytes: Int? = nil
+        /// The template; nil when NULL or over `ExecutionLimits.templateBytes` (size only, as above).
+        var template: String?
+        var templateBytes: Int? = nil
+        var timeZone: String
+        /// The database clock at the claim (Unix seconds): a Retry-After date is turned into a
+        /// delay against it, so the host's clock never decides (contract §2 step 1).
+        var claimedAt: Double = 0
     }
 
-    var check: ClaimedCheck
-    var action: Action
+    /// What a status check needs.
+    struct Check: Sendable {
+        var executionId: String
+        var timeoutSeconds: Int
+        /// The execution was accepted more than `timeoutSeconds` ago (by the database clock).
+        var pastTimeout: Bool
+    }
+
+    var kind: ExecutionKind { request.kind }
+
+    /// The identity fields every log line about this invocation starts with (contract §5.3),
+    /// built in one place rather than at each call site.
+    var logFields: [(String, LogValue)] {
+        var fields: [(String, LogValue)] = [
+            ("tenant", .string(tenantId)), ("project", .string(projectId)), ("agent", .string(agentId)),
+            ("trigger", .string(triggerId)), ("invocation", .string(id)), ("slot", .string(slot)),
+            ("attempt", .int(attempt)),
+        ]
+        if case .check(let check) = request { fields.append(("execution", .string(check.executionId))) }
+        return fields
+    }
+
+    enum Request: Sendable {
+        case post(Post)
+        case check(Check)
+
+        var kind: ExecutionKind {
+            switch self {
+            case .post: return .post
+            case .check: return .check
+            }
+        }
+    }
+}
+
+/// What becomes of a claimed invocation (contract §4.2 and §4.3 tables).
+enum ExecutionAction: String, Sendable, CaseIterable {
+    /// POST 2xx with a run id: running, execution recorded, next check after the reconcile interval.
+    case accepted
+    /// POST 2xx without one, or the status check said completed.
+    case completed
+    /// Back to pending with attempt + 1 and a backoff.
+    case retry
+    case failed
+    /// Check: still running (or the answer was unusable); ask again after the reconcile interval.
+    case wait
+    /// 401/403: given back (as `release`) and the cycle stops.
+    case rejected
+    /// Never sent or never asked (a stop): given back, nothing else changes.
+    case release
+
+    /// What recording it counts and logs. One table for both kinds, so a POST and a status
+    /// check can never count the same action differently.
+    var effect: (counter: WritableKeyPath<CycleReport, Int>?, level: LogLevel, event: String) {
+        switch self {
+        case .accepted: return (\.accepted, .info, "invocation.accepted")
+        case .completed: return (\.completed, .info, "invocation.completed")
+        case .retry: return (\.retried, .warning, "invocation.retry")
+        case .failed: return (\.failed, .warning, "invocation.failed")
+        case .wait: return (nil, .debug, "invocation.still_running")
+        // A 401/403 gives the invocation back untouched (pending after a POST, running without
+        // a lease after a check): it is `released` after either request. A check's used to
+        // count as `reconciled`, but the endpoint said nothing about the execution.
+        case .rejected: return (\.released, .error, "invocation.credentials_rejected")
+        case .release: return (\.released, .info, "invocation.released")
+        }
+    }
+
+    /// The endpoint answered about this invocation (counted by `ExecutionKind.answeredCounter`);
+    /// false when it was given back.
+    var answered: Bool { self != .release && self != .rejected }
+}
+
+/// What to do with a claimed invocation after its request (or instead of it).
+struct ExecutionOutcome: Sendable {
+    var invocation: ClaimedInvocation
+    var action: ExecutionAction
     var httpStatus: Int? = nil
     var error: String? = nil
+    /// accepted: the run id the POST answered with.
+    var executionId: String? = nil
+    /// Check: the answer's `conversationId`, when it can be stored.
     var conversationId: String? = nil
-    var delaySeconds: Double? = nil
-    /// Why the answer's `conversationId` was not kept (too long, not printable, echoes the key).
+    /// Check: why the answer's `conversationId` was not kept (too long, not printable, echoes the key).
     var droppedConversation: String? = nil
+    /// retry: seconds of backoff from now; accepted and wait: seconds until the next status check.
+    var delaySeconds: Double? = nil
 
     var status: String {
         switch action {
+        case .accepted, .wait: return "running"
         case .completed: return "completed"
         case .failed: return "failed"
         case .retry: return "pending"
-        case .wait, .rejected, .release: return "running"
+        case .rejected, .release: return invocation.kind.releasedStatus
+        }
+    }
+
+    /// The counters recording it adds one to.
+    var counters: [WritableKeyPath<CycleReport, Int>] {
+        var counters: [WritableKeyPath<CycleReport, Int>] = []
+        if action.answered, let answered = invocation.kind.answeredCounter { counters.append(answered) }
+        if let counter = action.effect.counter { counters.append(counter) }
+        return counters
+    }
+
+    /// What the endpoint answered, for the log line (after the invocation's `logFields`).
+    var answerFields: [(String, LogValue)] {
+        var fields: [(String, LogValue)] = []
+        if let httpStatus { fields.append(("http_status", .int(httpStatus))) }
+        if let error { fields.append(("error", .string(error))) }
+        return fields
+    }
+
+    /// What the action's log line adds after the answer.
+    var actionFields: [(String, LogValue)] {
+        switch action {
+        case .accepted: return [("execution", .string(executionId ?? ""))]
+        case .retry: return [("delay_seconds", .double(delaySeconds ?? 0))]
+        default: return []
         }
     }
 }
@@ -131,7 +217,18 @@ struct OutcomeRules: Sendable {
 
     static let bodyLimit = ExecutionLimits.errorBodyBytes
 
-    func outcome(for run: ClaimedRun, _ result: HTTPResult) -> PostOutcome {
+    /// The answer table of the invocation's kind.
+    func outcome(for invocation: ClaimedInvocation, _ result: HTTPResult) -> ExecutionOutcome {
+        switch invocation.request {
+        case .post(let post): return postOutcome(invocation, post, result)
+        case .check(let check): return checkOutcome(invocation, check, result)
+        }
+    }
+
+    /// Contract §4.2.
+    private func postOutcome(_ run: ClaimedInvocation, _ post: ClaimedInvocation.Post, _ result: HTTPResult)
+        -> ExecutionOutcome
+    {
         switch result {
         case .transportFailure(let failure):
             return retryOrFail(run, httpStatus: nil, error: transportError(failure))
@@ -143,23 +240,21 @@ struct OutcomeRules: Sendable {
                     // The run started, but an id we cannot store or ask about cannot be followed:
                     // fail this invocation alone rather than the batch's UPDATE.
                     if let problem = identifierProblem(runId) {
-                        return PostOutcome(
-                            run: run, action: .failed, httpStatus: status,
+                        return ExecutionOutcome(
+                            invocation: run, action: .failed, httpStatus: status,
                             error: "endpoint returned an unusable run id: \(problem)")
                     }
-                    return PostOutcome(
-                        run: run, action: .accepted, httpStatus: status, executionId: runId,
+                    return ExecutionOutcome(
+                        invocation: run, action: .accepted, httpStatus: status, executionId: runId,
                         delaySeconds: settings.reconcileIntervalSeconds)
                 }
-                return PostOutcome(run: run, action: .completed, httpStatus: status)
+                return ExecutionOutcome(invocation: run, action: .completed, httpStatus: status)
             case 401, 403:
-                return PostOutcome(
-                    run: run, action: .rejected, httpStatus: status,
-                    error: "credentials rejected: " + describe(response))
+                return rejected(run, response)
             case 408, 429, 500..<600:
                 var outcome = retryOrFail(run, httpStatus: status, error: describe(response))
                 if status == 429, outcome.action == .retry, let header = response.header("retry-after"),
-                    let wait = RetryAfter.parse(header)?.delay(now: run.claimedAt)
+                    let wait = RetryAfter.parse(header)?.delay(now: post.claimedAt)
                 {
                     outcome.delaySeconds = max(outcome.delaySeconds ?? 0, wait.seconds)
                     if wait.capped {
@@ -171,32 +266,37 @@ struct OutcomeRules: Sendable {
                 return outcome
             case 300..<400:
                 let location = response.header("location").map { " to \(clean($0))" } ?? ""
-                return PostOutcome(
-                    run: run, action: .failed, httpStatus: status,
+                return ExecutionOutcome(
+                    invocation: run, action: .failed, httpStatus: status,
                     error: "redirect\(location) not followed: " + describe(response))
             default:
-                return PostOutcome(run: run, action: .failed, httpStatus: status, error: describe(response))
+                return ExecutionOutcome(invocation: run, action: .failed, httpStatus: status, error: describe(response))
             }
         }
     }
 
-    func outcome(for check: ClaimedCheck, _ result: HTTPResult) -> CheckOutcome {
+    /// Contract §4.3.
+    private func checkOutcome(_ run: ClaimedInvocation, _ check: ClaimedInvocation.Check, _ result: HTTPResult)
+        -> ExecutionOutcome
+    {
         let timedOut = "timed out: still running \(check.timeoutSeconds) s after it was accepted"
+        // No usable answer: asked again after the reconcile interval, unless the timeout passed.
+        func wait(httpStatus: Int?, error: String?) -> ExecutionOutcome {
+            if check.pastTimeout { return retryOrFail(run, httpStatus: httpStatus, error: timedOut) }
+            return ExecutionOutcome(
+                invocation: run, action: .wait, httpStatus: httpStatus, error: error,
+                delaySeconds: settings.reconcileIntervalSeconds)
+        }
         switch result {
         case .transportFailure(let failure):
-            if check.pastTimeout { return retryOrFail(check, httpStatus: nil, error: timedOut) }
-            return CheckOutcome(
-                check: check, action: .wait, error: transportError(failure),
-                delaySeconds: settings.reconcileIntervalSeconds)
+            return wait(httpStatus: nil, error: transportError(failure))
         case .response(let response):
             switch response.status {
             case 200..<300:
                 if response.bodyTruncated {
-                    if check.pastTimeout { return retryOrFail(check, httpStatus: response.status, error: timedOut) }
-                    return CheckOutcome(
-                        check: check, action: .wait, httpStatus: response.status,
-                        error: "unreadable execution status: the answer is over \(ExecutionLimits.statusBodyBytes) bytes",
-                        delaySeconds: settings.reconcileIntervalSeconds)
+                    return wait(
+                        httpStatus: response.status,
+                        error: "unreadable execution status: the answer is over \(ExecutionLimits.statusBodyBytes) bytes")
                 }
                 let document = try? JSONValue.parse(response.bodyText, maximumBytes: ExecutionLimits.statusBodyBytes)
                 // A conversation id we could not store whole is dropped (and logged); the answer
@@ -207,7 +307,7 @@ struct OutcomeRules: Sendable {
                     conversation = nil
                     dropped = problem
                 }
-                func keeping(_ outcome: CheckOutcome) -> CheckOutcome {
+                func keeping(_ outcome: ExecutionOutcome) -> ExecutionOutcome {
                     var outcome = outcome
                     outcome.conversationId = conversation
                     outcome.droppedConversation = dropped
@@ -215,39 +315,30 @@ struct OutcomeRules: Sendable {
                 }
                 switch document?["status"]?.stringValue {
                 case "completed"?:
-                    return keeping(CheckOutcome(check: check, action: .completed, httpStatus: response.status))
+                    return keeping(ExecutionOutcome(invocation: run, action: .completed, httpStatus: response.status))
                 case "failed"?:
-                    return keeping(retryOrFail(check, httpStatus: response.status, error: "execution failed"))
+                    return keeping(retryOrFail(run, httpStatus: response.status, error: "execution failed"))
                 case "running"?, "suspended"?:
-                    if check.pastTimeout {
-                        return keeping(retryOrFail(check, httpStatus: response.status, error: timedOut))
-                    }
-                    return keeping(
-                        CheckOutcome(
-                            check: check, action: .wait, httpStatus: response.status,
-                            delaySeconds: settings.reconcileIntervalSeconds))
+                    return keeping(wait(httpStatus: response.status, error: nil))
                 default:
-                    if check.pastTimeout { return retryOrFail(check, httpStatus: response.status, error: timedOut) }
-                    return CheckOutcome(
-                        check: check, action: .wait, httpStatus: response.status,
-                        error: "unreadable execution status: " + describe(response),
-                        delaySeconds: settings.reconcileIntervalSeconds)
+                    return wait(httpStatus: response.status, error: "unreadable execution status: " + describe(response))
                 }
             case 404:
-                return CheckOutcome(
-                    check: check, action: .failed, httpStatus: 404,
+                return ExecutionOutcome(
+                    invocation: run, action: .failed, httpStatus: 404,
                     error: "execution not found: " + describe(response))
             case 401, 403:
-                return CheckOutcome(
-                    check: check, action: .rejected, httpStatus: response.status,
-                    error: "credentials rejected: " + describe(response))
+                return rejected(run, response)
             default:
-                if check.pastTimeout { return retryOrFail(check, httpStatus: response.status, error: timedOut) }
-                return CheckOutcome(
-                    check: check, action: .wait, httpStatus: response.status, error: describe(response),
-                    delaySeconds: settings.reconcileIntervalSeconds)
+                return wait(httpStatus: response.status, error: describe(response))
             }
         }
+    }
+
+    private func rejected(_ run: ClaimedInvocation, _ response: HTTPResponse) -> ExecutionOutcome {
+        ExecutionOutcome(
+            invocation: run, action: .rejected, httpStatus: response.status,
+            error: "credentials rejected: " + describe(response))
     }
 
     /// `retry_delay_seconds × 2^(attempt−1) × [1, 1.3]`, or failed once `max_retries` retries
@@ -258,26 +349,15 @@ struct OutcomeRules: Sendable {
         return Double(retryDelaySeconds) * exponent * jitter()
     }
 
-    private func retryOrFail(_ run: ClaimedRun, httpStatus: Int?, error: String) -> PostOutcome {
+    /// The one retry rule of both tables: a retry with the backoff, or failed with the count.
+    func retryOrFail(_ run: ClaimedInvocation, httpStatus: Int?, error: String) -> ExecutionOutcome {
         guard let delay = backoff(attempt: run.attempt, maxRetries: run.maxRetries, retryDelaySeconds: run.retryDelaySeconds)
         else {
-            return PostOutcome(
-                run: run, action: .failed, httpStatus: httpStatus,
+            return ExecutionOutcome(
+                invocation: run, action: .failed, httpStatus: httpStatus,
                 error: clip("\(error) (after \(run.attempt) attempts)"))
         }
-        return PostOutcome(run: run, action: .retry, httpStatus: httpStatus, error: error, delaySeconds: delay)
-    }
-
-    private func retryOrFail(_ check: ClaimedCheck, httpStatus: Int?, error: String) -> CheckOutcome {
-        guard
-            let delay = backoff(
-                attempt: check.attempt, maxRetries: check.maxRetries, retryDelaySeconds: check.retryDelaySeconds)
-        else {
-            return CheckOutcome(
-                check: check, action: .failed, httpStatus: httpStatus,
-                error: clip("\(error) (after \(check.attempt) attempts)"))
-        }
-        return CheckOutcome(check: check, action: .retry, httpStatus: httpStatus, error: error, delaySeconds: delay)
+        return ExecutionOutcome(invocation: run, action: .retry, httpStatus: httpStatus, error: error, delaySeconds: delay)
     }
 
     private func transportError(_ failure: HTTPTransportFailure) -> String {
