@@ -6,7 +6,7 @@ import Testing
 /// Issue 11, item 17: a database migrated by a newer release (a migration this binary does not
 /// know) or not yet migrated to this one is refused by `run` and `backfill` before any work is
 /// claimed (exit 1, naming both versions); `migrate` names what it does not know.
-@Suite("schema versions")
+@Suite("schema versions", .requiresDatabase)
 struct SchemaVersionTests {
     static let future = "9999_from_a_newer_release.sql"
 
@@ -69,34 +69,34 @@ struct SchemaVersionTests {
 
     @Test("run refuses a schema that lacks one of this binary's migrations, saying to migrate")
     func runRefusesOlder() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        let newest = try #require(try Migrator.embedded().migrations.last?.name)
-        try connection.query("DELETE FROM schema_migrations WHERE name = $1", [newest])
-        let remaining = try scalar(connection, "SELECT count(*) FROM schema_migrations")
-        let run = try runCycle(database)
-        #expect(run.exitCode == 1, "\(run)")
-        #expect(run.stderr.contains("dispatch-due migrate"), "\(run.stderr)")
-        // With others still recorded the message names the missing one; with none, the schema is missing.
-        if remaining != "0" { #expect(run.stderr.contains(newest), "\(run.stderr)") }
-        // migrate brings it back: the tables exist, so it only records what it applies.
-        try connection.query("DROP TABLE scheduled_trigger_invocations, scheduled_triggers CASCADE")
-        try connection.query("DROP FUNCTION scheduled_triggers_reset_schedule()")
-        try connection.query("DELETE FROM schema_migrations")  // every migration applies again, in order
-        #expect(try MigrationTests.migrate(database).exitCode == 0)
-        #expect(try runCycle(database).exitCode == 0)
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            let newest = try #require(try Migrator.embedded().migrations.last?.name)
+            try connection.query("DELETE FROM schema_migrations WHERE name = $1", [newest])
+            let remaining = try scalar(connection, "SELECT count(*) FROM schema_migrations")
+            let run = try runCycle(database)
+            #expect(run.exitCode == 1, "\(run)")
+            #expect(run.stderr.contains("dispatch-due migrate"), "\(run.stderr)")
+            // With others still recorded the message names the missing one; with none, the schema is missing.
+            if remaining != "0" { #expect(run.stderr.contains(newest), "\(run.stderr)") }
+            // migrate brings it back: the tables exist, so it only records what it applies.
+            try connection.query("DROP TABLE scheduled_trigger_invocations, scheduled_triggers CASCADE")
+            try connection.query("DROP FUNCTION scheduled_triggers_reset_schedule()")
+            try connection.query("DELETE FROM schema_migrations")  // every migration applies again, in order
+            #expect(try MigrationTests.migrate(database).exitCode == 0)
+            #expect(try runCycle(database).exitCode == 0)
+        }
     }
 
     @Test("a current schema passes the check (one statement) and sets the server-side timeouts")
     func currentSchema() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        let versions = try SchemaCheck.embedded().versions(on: connection, serverTimeoutSeconds: 90)
-        #expect(versions.isCurrent)
-        #expect(versions.database == Self.binaryVersion && versions.binary == Self.binaryVersion)
-        #expect(try scalar(connection, "SHOW statement_timeout") == "90s")
-        #expect(try scalar(connection, "SHOW lock_timeout") == "90s")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            let versions = try SchemaCheck.embedded().versions(on: connection, serverTimeoutSeconds: 90)
+            #expect(versions.isCurrent)
+            #expect(versions.database == Self.binaryVersion && versions.binary == Self.binaryVersion)
+            #expect(try scalar(connection, "SHOW statement_timeout") == "90s")
+            #expect(try scalar(connection, "SHOW lock_timeout") == "90s")
+        }
     }
 }

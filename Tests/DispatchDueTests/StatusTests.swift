@@ -80,69 +80,69 @@ struct StatusTests {
             maxLag: 400, exitCode: 1, dueTriggers: 2, runnableInvocations: 1, oldestLag: 420),
     ]
 
-    @Test("exit code and backlog", arguments: cases)
+    @Test("exit code and backlog", .requiresDatabase, arguments: cases)
     func statusCase(_ testCase: StatusCase) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try testCase.setup(connection)
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try testCase.setup(connection)
 
-        let result = try ChildProcess.run(
-            "dispatch-due", ["status", "--json", "--max-lag", String(testCase.maxLag)],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == testCase.exitCode, "\(result)")
-        let report = try JSONValue.parse(result.stdout.trimmingSuffixNewlines)
-        #expect(report["healthy"] == .bool(testCase.exitCode == 0))
-        #expect(report["due_triggers"] == .number(String(testCase.dueTriggers)))
-        #expect(report["runnable_invocations"] == .number(String(testCase.runnableInvocations)))
-        let lag = try #require(report["oldest_lag_seconds"].flatMap(\.numberValue))
-        #expect(lag >= Double(testCase.oldestLag) && lag < Double(testCase.oldestLag + 120), "lag \(lag)")
-        if testCase.exitCode == 1 {
-            #expect(result.stderr.contains("over --max-lag"), "\(result.stderr)")
+            let result = try ChildProcess.run(
+                "dispatch-due", ["status", "--json", "--max-lag", String(testCase.maxLag)],
+                extraEnvironment: ["DATABASE_URL": database.url])
+            #expect(result.exitCode == testCase.exitCode, "\(result)")
+            let report = try JSONValue.parse(result.stdout.trimmingSuffixNewlines)
+            #expect(report["healthy"] == .bool(testCase.exitCode == 0))
+            #expect(report["due_triggers"] == .number(String(testCase.dueTriggers)))
+            #expect(report["runnable_invocations"] == .number(String(testCase.runnableInvocations)))
+            let lag = try #require(report["oldest_lag_seconds"].flatMap(\.numberValue))
+            #expect(lag >= Double(testCase.oldestLag) && lag < Double(testCase.oldestLag + 120), "lag \(lag)")
+            if testCase.exitCode == 1 {
+                #expect(result.stderr.contains("over --max-lag"), "\(result.stderr)")
+            }
         }
     }
 
-    @Test("invocations by status and schedule errors, in JSON and text")
+    @Test("invocations by status and schedule errors, in JSON and text", .requiresDatabase)
     func countsAndErrors() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try Ops.insertInvocation(connection, id: "p1")
-        try Ops.insertInvocation(connection, id: "p2", nextAttemptSQL: "now() + interval '1 hour'")
-        try Ops.insertInvocation(connection, id: "r1", status: "running", leaseSQL: "now() + interval '10 minutes'")
-        try Ops.insertInvocation(connection, id: "c1", status: "completed")
-        try Ops.insertInvocation(connection, id: "c2", status: "completed")
-        try Ops.insertInvocation(connection, id: "c3", status: "completed")
-        try Ops.insertInvocation(connection, id: "x1", status: "cancelled")
-        try Ops.insertTrigger(connection, tenant: "acme", id: "nightly", cron: "0 24 * * *",
-                              scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
-        try Ops.insertTrigger(connection, tenant: "acme", id: "zoned", cron: "0 9 * * *",
-                              scheduleError: "unknown time zone Mars/Olympus")
-        try Ops.insertTrigger(connection, tenant: "acme", id: "fine", cron: "0 9 * * *")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try Ops.insertInvocation(connection, id: "p1")
+            try Ops.insertInvocation(connection, id: "p2", nextAttemptSQL: "now() + interval '1 hour'")
+            try Ops.insertInvocation(connection, id: "r1", status: "running", leaseSQL: "now() + interval '10 minutes'")
+            try Ops.insertInvocation(connection, id: "c1", status: "completed")
+            try Ops.insertInvocation(connection, id: "c2", status: "completed")
+            try Ops.insertInvocation(connection, id: "c3", status: "completed")
+            try Ops.insertInvocation(connection, id: "x1", status: "cancelled")
+            try Ops.insertTrigger(connection, tenant: "acme", id: "nightly", cron: "0 24 * * *",
+                                  scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
+            try Ops.insertTrigger(connection, tenant: "acme", id: "zoned", cron: "0 9 * * *",
+                                  scheduleError: "unknown time zone Mars/Olympus")
+            try Ops.insertTrigger(connection, tenant: "acme", id: "fine", cron: "0 9 * * *")
 
-        let json = try ChildProcess.run("dispatch-due", ["status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(json.exitCode == 0, "\(json)")
-        let report = try JSONValue.parse(json.stdout.trimmingSuffixNewlines)
-        #expect(report["invocations_by_status"] == .object([
-            ("pending", .number("2")), ("running", .number("1")), ("completed", .number("3")),
-            ("failed", .number("0")), ("cancelled", .number("1")), ("skipped", .number("0")),
-        ]))
-        #expect(report["runnable_invocations"] == .number("1"))
-        #expect(report["max_lag_seconds"] == .null)
-        #expect(report["schedule_error_count"] == .number("2"))
-        #expect(report["schedule_errors"] == .array([
-            .object([("tenant_id", .string("acme")), ("id", .string("nightly")),
-                     ("error", .string("cron field 2 (hour): 24 is out of range 0-23"))]),
-            .object([("tenant_id", .string("acme")), ("id", .string("zoned")),
-                     ("error", .string("unknown time zone Mars/Olympus"))]),
-        ]))
+            let json = try ChildProcess.run("dispatch-due", ["status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            #expect(json.exitCode == 0, "\(json)")
+            let report = try JSONValue.parse(json.stdout.trimmingSuffixNewlines)
+            #expect(report["invocations_by_status"] == .object([
+                ("pending", .number("2")), ("running", .number("1")), ("completed", .number("3")),
+                ("failed", .number("0")), ("cancelled", .number("1")), ("skipped", .number("0")),
+            ]))
+            #expect(report["runnable_invocations"] == .number("1"))
+            #expect(report["max_lag_seconds"] == .null)
+            #expect(report["schedule_error_count"] == .number("2"))
+            #expect(report["schedule_errors"] == .array([
+                .object([("tenant_id", .string("acme")), ("id", .string("nightly")),
+                         ("error", .string("cron field 2 (hour): 24 is out of range 0-23"))]),
+                .object([("tenant_id", .string("acme")), ("id", .string("zoned")),
+                         ("error", .string("unknown time zone Mars/Olympus"))]),
+            ]))
 
-        let text = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(text.exitCode == 0, "\(text)")
-        #expect(text.stdout.contains("pending 2, running 1, completed 3, failed 0, cancelled 1"), "\(text.stdout)")
-        #expect(text.stdout.contains("acme/nightly: cron field 2 (hour): 24 is out of range 0-23"))
-        #expect(text.stdout.contains("acme/zoned: unknown time zone Mars/Olympus"))
-        #expect(!text.stdout.contains("acme/fine"))
+            let text = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
+            #expect(text.exitCode == 0, "\(text)")
+            #expect(text.stdout.contains("pending 2, running 1, completed 3, failed 0, cancelled 1"), "\(text.stdout)")
+            #expect(text.stdout.contains("acme/nightly: cron field 2 (hour): 24 is out of range 0-23"))
+            #expect(text.stdout.contains("acme/zoned: unknown time zone Mars/Olympus"))
+            #expect(!text.stdout.contains("acme/fine"))
+        }
     }
 
     @Test("an unreachable database exits 69 without printing the password")
@@ -156,13 +156,13 @@ struct StatusTests {
         #expect(result.stderr.contains("127.0.0.1"), "\(result.stderr)")
     }
 
-    @Test("a database without the schema exits 1 and says to migrate")
+    @Test("a database without the schema exits 1 and says to migrate", .requiresDatabase)
     func schemaMissing() throws {
-        let database = try TestDatabase.create(migrated: false)
-        defer { database.drop() }
-        let result = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 1, "\(result)")
-        #expect(result.stderr.contains("migrate"), "\(result.stderr)")
+        try withTestDatabase(migrated: false) { database in
+            let result = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
+            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.stderr.contains("migrate"), "\(result.stderr)")
+        }
     }
 
     @Test("a negative --max-lag is a usage error")
@@ -174,24 +174,24 @@ struct StatusTests {
     /// The backlog statement must be answered from the partial indexes: O(backlog), not
     /// O(history). With sequential scans disabled the planner still uses one where no index
     /// fits the predicate, so a query that cannot use its index shows a Seq Scan here.
-    @Test("the backlog query uses the due and runnable indexes, never a sequential scan")
+    @Test("the backlog query uses the due and runnable indexes, never a sequential scan", .requiresDatabase)
     func backlogUsesIndexes() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try connection.query("""
-            INSERT INTO scheduled_trigger_invocations
-                (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status, scheduled_for, idempotency_key)
-            SELECT 't', 'i' || n, 'p', 'a', 'trig', 'main', CASE WHEN n % 10 = 0 THEN 'pending' ELSE 'completed' END,
-                   now(), 'k' || n
-              FROM generate_series(1, 2000) AS n
-            """)
-        try connection.query("ANALYZE")
-        try connection.query("SET enable_seqscan = off")
-        let plan = try connection.query("EXPLAIN " + Backlog.sql).compactMap { $0.values.first ?? nil }.joined(separator: "\n")
-        #expect(!plan.contains("Seq Scan"), "\(plan)")
-        #expect(plan.contains("scheduled_triggers_due"), "\(plan)")
-        #expect(plan.contains("scheduled_trigger_invocations_runnable"), "\(plan)")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try connection.query("""
+                INSERT INTO scheduled_trigger_invocations
+                    (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status, scheduled_for, idempotency_key)
+                SELECT 't', 'i' || n, 'p', 'a', 'trig', 'main', CASE WHEN n % 10 = 0 THEN 'pending' ELSE 'completed' END,
+                       now(), 'k' || n
+                  FROM generate_series(1, 2000) AS n
+                """)
+            try connection.query("ANALYZE")
+            try connection.query("SET enable_seqscan = off")
+            let plan = try connection.query("EXPLAIN " + Backlog.sql).compactMap { $0.values.first ?? nil }.joined(separator: "\n")
+            #expect(!plan.contains("Seq Scan"), "\(plan)")
+            #expect(plan.contains("scheduled_triggers_due"), "\(plan)")
+            #expect(plan.contains("scheduled_trigger_invocations_runnable"), "\(plan)")
+        }
     }
 }
 
