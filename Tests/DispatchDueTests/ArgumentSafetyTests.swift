@@ -98,7 +98,9 @@ struct ArgumentSafetyTests {
                 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, description, cron_expression, next_run_at)
                 VALUES ('acme', 'evil', 'proj', 'agent', $1, $2, '@daily', '2999-01-01T00:00:00Z')
                 """, ["clear\u{1B}[2Jscreen", "line\u{9B}31m\u{7}bell\u{202E}"])
-            try db.insertInvocation(tenant: "acme", id: "inv1", trigger: "evil", slot: "2026-01-01T00:00:00Z", status: "failed")
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "inv1", trigger: "evil", slot: "2026-01-01T00:00:00Z", status: "failed",
+                key: "key_inv1", attempt: 2, completedAt: .null)
             try db.execute("UPDATE scheduled_trigger_invocations SET last_error = $1", ["boom\u{1B}]0;title\u{7}"])
             let commands: [[String]] = [
                 ["triggers", "list"], ["triggers", "list", "--json"], ["triggers", "show", "evil", "--tenant", "acme"],

@@ -31,14 +31,15 @@ struct BlockedStatementTests {
     static func seedAndLock(_ database: TestDatabase, _ locker: borrowing Connection) throws {
         let connection = try database.connect()
         for tenant in ["tenant-a", "tenant-b"] {
-            try insertTrigger(connection, tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
+            try connection.insertTrigger(
+                tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
         }
         try locker.query("BEGIN")
         try locker.query("LOCK TABLE scheduled_triggers IN ACCESS EXCLUSIVE MODE")
     }
 
     static func invocationCount(_ database: TestDatabase) throws -> String? {
-        try scalar(try database.connect(), "SELECT count(*) FROM scheduled_trigger_invocations")
+        try database.connect().value("SELECT count(*) FROM scheduled_trigger_invocations")
     }
 
     @Test("SIGTERM while a statement waits for a locked table: exit 143 before the lock is released, nothing half-done", .requiresDatabase)
@@ -53,7 +54,7 @@ struct BlockedStatementTests {
             dispatcher.send(SIGTERM)
             // The lock is held until this returns: the dispatcher ended while still blocked.
             let result = dispatcher.wait(timeoutSeconds: 60)
-            let stillLocked = try scalar(try database.connect(), """
+            let stillLocked = try database.connect().value("""
                 SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                 WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
                 """)
@@ -62,13 +63,13 @@ struct BlockedStatementTests {
             #expect(stillLocked == "1")
             // Its transaction was rolled back: nothing recorded, next_run_at unchanged.
             #expect(try Self.invocationCount(database) == "0")
-            #expect(try scalar(try database.connect(), "SELECT count(*) FROM scheduled_triggers WHERE next_run_at = '2020-01-01T00:00:00Z'") == "2")
+            #expect(try database.connect().value("SELECT count(*) FROM scheduled_triggers WHERE next_run_at = '2020-01-01T00:00:00Z'") == "2")
             // Its session is gone, not left waiting on the server.
-            #expect(try scalar(try database.connect(), """
+            #expect(try database.connect().value("""
                 SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'dispatch-due'
                 """) == "0")
             // The next cycle does the work.
-            #expect(try runCycle(database).exitCode == 0)
+            #expect(try database.runCycle().exitCode == 0)
             #expect(try Self.invocationCount(database) == "2")
         }
     }
@@ -82,7 +83,7 @@ struct BlockedStatementTests {
                 "dispatch-due", ["run", "--record-only", "--log-format", "json", "--max-runtime", "2"],
                 extraEnvironment: ["DATABASE_URL": database.url])
             let result = dispatcher.wait(timeoutSeconds: 60)
-            let lockHolder = try scalar(try database.connect(), """
+            let lockHolder = try database.connect().value("""
                 SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                 WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
                 """)
@@ -91,7 +92,7 @@ struct BlockedStatementTests {
             #expect(lockHolder == "1", "the dispatcher must end while the lock is still held")
             #expect(!logLines(result.stderr, event: "dispatch.interrupted").isEmpty, "\(result.stderr)")
             #expect(try Self.invocationCount(database) == "0")
-            #expect(try runCycle(database).exitCode == 0)
+            #expect(try database.runCycle().exitCode == 0)
             #expect(try Self.invocationCount(database) == "2")
         }
     }
@@ -114,8 +115,8 @@ struct BlockedStatementTests {
             #expect(caught?.kind == .cancelled, "\(String(describing: caught))")
             #expect(caught?.sqlState == "57014")
             // Rolled back whole, and the same connection answers at once.
-            #expect(try scalar(connection, "SELECT to_regclass('scratch') IS NULL") == "t")
-            #expect(try scalar(connection, "SELECT 1") == "1")
+            #expect(try connection.value("SELECT to_regclass('scratch') IS NULL") == "t")
+            #expect(try connection.value("SELECT 1") == "1")
         }
     }
 
@@ -180,7 +181,7 @@ struct PoisonStatusLockTests {
             let status = try ChildProcess("dispatch-due", ["status", "--max-lag", "3600"], extraEnvironment: ["DATABASE_URL": database.url])
             // The lock stays held until status ended on its own (its statement limit, 30 s).
             let result = status.wait(timeoutSeconds: 120)
-            let stillLocked = try scalar(try database.connect(), """
+            let stillLocked = try database.connect().value("""
                 SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                 WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
                 """)

@@ -134,8 +134,9 @@ struct CLIConventionTests {
     func dryRunJSON() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try Ops.insertTrigger(
-                connection, id: "once", runAtSQL: "timestamptz '2026-03-08 07:00:00Z'", nextRunAtSQL: "timestamptz '2026-03-08 07:00:00Z'")
+            try connection.insertTrigger(
+                id: "once", runAt: .sql("timestamptz '2026-03-08 07:00:00Z'"),
+                nextRunAt: .sql("timestamptz '2026-03-08 07:00:00Z'"))
             let result = try ChildProcess.run(
                 "dispatch-due", ["run", "--dry-run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
             #expect(result.exitCode == 0, "\(result)")
@@ -146,7 +147,7 @@ struct CLIConventionTests {
             let summary = objects.last
             #expect(summary?["action"]?.stringValue == "summary")
             #expect(summary?["slots"] == .number("1"))
-            let recorded = try Ops.scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations")
+            let recorded = try connection.value("SELECT count(*) FROM scheduled_trigger_invocations")
             #expect(recorded == "0")
             // --json without --dry-run is a usage error.
             let alone = try ChildProcess.run("dispatch-due", ["run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])

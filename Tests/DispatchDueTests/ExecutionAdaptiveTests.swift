@@ -44,7 +44,7 @@ struct ExecutionAdaptiveTests {
             let standIn = try StandIn(latencyMilliseconds: 20, maxInFlight: limit, retryAfterSeconds: 1)
             defer { standIn.stop() }
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             let posts = standIn.posts()
             let shed = posts.filter(\.shed).count
@@ -54,7 +54,7 @@ struct ExecutionAdaptiveTests {
             #expect(Set(posts.compactMap { $0.header("idempotency-key") }).count == runs)
             #expect(posts.count == runs)
             #expect(try ExecutionFixture.counts(connection) == ["running": accepted, "pending": shed].filter { $0.value > 0 })
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending' AND attempt_number = 2") == String(shed))
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending' AND attempt_number = 2") == String(shed))
             #expect(try Self.finished(result.stderr, "posted") == Double(runs))
             #expect(try Self.finished(result.stderr, "accepted") == Double(accepted))
             #expect(try Self.finished(result.stderr, "retried") == Double(shed))
@@ -68,7 +68,7 @@ struct ExecutionAdaptiveTests {
 
             // The retries, made due now, are accepted by the next cycle: every run is running.
             try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() WHERE status = 'pending'")
-            let again = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let again = try database.runCycle(endpoint: standIn.url)
             #expect(again.exitCode == 0, "\(again)")
             let second = standIn.posts().dropFirst(posts.count)
             let counts = try ExecutionFixture.counts(connection)
@@ -106,7 +106,7 @@ struct ExecutionInterruptedStatementTests {
             var waiting = "0"
             while waiting == "0", monotonicSeconds() - start < 30 {
                 usleep(50_000)
-                waiting = try scalar(blocker, """
+                waiting = try blocker.value("""
                     SELECT count(*) FROM pg_locks
                     WHERE NOT granted AND relation = 'scheduled_trigger_invocations'::regclass
                     """) ?? "0"
@@ -122,7 +122,7 @@ struct ExecutionInterruptedStatementTests {
             #expect(logLines(result.stderr, event: "cycle.finished").count == 1)
             #expect(standIn.posts().isEmpty)
             #expect(try ExecutionFixture.counts(connection) == ["pending": 10])
-            #expect(try scalar(connection, """
+            #expect(try connection.value("""
                 SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 1 AND lease_expires_at IS NULL
                 """) == "10")
         }

@@ -47,7 +47,7 @@ struct ExecutionReconcileTests {
             try ExecutionFixture.invocations(connection)
             try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--reconcile-interval", "45"])
+            let result = try database.runCycle(["--reconcile-interval", "45"], endpoint: standIn.url)
             #expect(result.exitCode == expected.exitCode, "\(result)")
             let requests = standIn.requests()
             #expect(requests.count == 1)
@@ -90,7 +90,7 @@ struct ExecutionReconcileTests {
             try ExecutionFixture.invocations(connection)
             try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
             try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() + interval '20 seconds'")
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(standIn.requests().isEmpty)
         }
@@ -110,21 +110,21 @@ struct ExecutionReconcileTests {
             }
             // Two checks of the same attempt: one entry.
             for _ in 0..<2 {
-                #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
+                #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
                 try expireLease()
             }
             #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x"]"#)
             // The execution fails: retry, re-posted (accepted as run-1), checked: a second entry.
             try standIn.setAnswers(get: "failed,running")
-            #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
             try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() - interval '1 second'")
-            #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
             let accepted = try ExecutionFixture.row(connection)
             #expect(accepted["execution_id"] == "run-1")
             #expect(try accepted.int("attempt_number") == 2)
             #expect(standIn.posts().last?.header("idempotency-key")?.hasSuffix("-2") == true)
             try expireLease()
-            #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
             #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x", "conv-run-1"]"#)
         }
     }

@@ -54,7 +54,7 @@ struct ExecutionTests {
             try ExecutionFixture.trigger(connection, maxRetries: 1, retryDelaySeconds: 10)
             try ExecutionFixture.invocations(connection)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--request-timeout", "2"])
+            let result = try database.runCycle(["--request-timeout", "2"], endpoint: standIn.url)
             #expect(result.exitCode == expected.exitCode, "\(result)")
             #expect(standIn.posts().count == 1)
 
@@ -85,7 +85,7 @@ struct ExecutionTests {
             let connection = try database.connect()
             try ExecutionFixture.trigger(connection)
             try ExecutionFixture.invocations(connection)
-            let result = try ExecutionFixture.runCycle(database, url: "http://127.0.0.1:\(ExecutionFixture.closedPort())")
+            let result = try database.runCycle(endpoint: "http://127.0.0.1:\(ExecutionFixture.closedPort())")
             #expect(result.exitCode == 0, "\(result)")
             let row = try ExecutionFixture.row(connection)
             #expect(row["status"] == "pending")
@@ -108,7 +108,7 @@ struct ExecutionTests {
             try ExecutionFixture.invocations(connection, count: 1, firstMinute: 90)
             try ExecutionFixture.invocations(connection, trigger: "trg2", count: 1, firstMinute: 5)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             let posts = standIn.posts()
             try #require(posts.count == 2)
@@ -163,7 +163,7 @@ struct ExecutionTests {
             try connection.query("UPDATE scheduled_trigger_invocations SET attempt_number = $1", [attempt])
             let before = try connection.query("SELECT extract(epoch FROM now()) AS t").first!.double("t")!
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(standIn.posts().first?.header("idempotency-key")?.hasSuffix("-\(attempt)") == true)
             let row = try connection.query(
@@ -200,7 +200,7 @@ struct ExecutionTests {
             } else {
                 try connection.query("DELETE FROM scheduled_triggers WHERE id = 'trg1'")
             }
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(try ExecutionFixture.counts(connection) == ["cancelled": 3, "running": 1])
             let posts = standIn.posts()
@@ -225,7 +225,7 @@ struct ExecutionTests {
                 UPDATE scheduled_trigger_invocations SET attempt_number = 2, next_attempt_at = '2026-01-01T00:00:00Z'
                 WHERE scheduled_for >= '2026-01-01T00:30:00Z'
                 """)
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--concurrency", "4"])
+            let result = try database.runCycle(["--concurrency", "4"], endpoint: standIn.url)
             #expect(result.exitCode == 77, "\(result)")
             #expect(result.stderr.contains("rejected the credentials"))
             #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
@@ -253,8 +253,7 @@ struct ExecutionTests {
             let connection = try database.connect()
             try ExecutionFixture.trigger(connection)
             try ExecutionFixture.invocations(connection, count: 2)
-            let result = try ExecutionFixture.runCycle(
-                database, url: standIn.url, arguments: ["--log-format", "text", "--verbose"])
+            let result = try database.runCycle(["--log-format", "text", "--verbose"], endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             // The stand-in did get the key, and echoed it back …
             #expect(standIn.posts().first?.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")

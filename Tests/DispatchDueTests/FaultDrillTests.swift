@@ -21,11 +21,11 @@ enum DrillInvariants {
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         // No slot recorded twice: one invocation per (tenant, trigger, slot) and per key.
-        let recorded = try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations")
-        let distinctSlots = try scalar(connection, """
+        let recorded = try connection.value("SELECT count(*) FROM scheduled_trigger_invocations")
+        let distinctSlots = try connection.value("""
             SELECT count(DISTINCT (tenant_id, scheduled_trigger_id, scheduled_for)) FROM scheduled_trigger_invocations
             """)
-        let distinctKeys = try scalar(connection, """
+        let distinctKeys = try connection.value("""
             SELECT count(DISTINCT (tenant_id, idempotency_key)) FROM scheduled_trigger_invocations
             """)
         #expect(recorded == distinctSlots, "a slot was recorded twice", sourceLocation: sourceLocation)
@@ -33,7 +33,7 @@ enum DrillInvariants {
 
         // Nothing lost: every invocation was accepted by the endpoint (running with an
         // execution id, or completed); none left pending, failed, or claimed without a POST.
-        let unfinished = try scalar(connection, """
+        let unfinished = try connection.value("""
             SELECT count(*) FROM scheduled_trigger_invocations
             WHERE NOT (status = 'completed' OR (status = 'running' AND execution_id IS NOT NULL))
             """)
@@ -41,7 +41,7 @@ enum DrillInvariants {
         #expect(unfinished == "0", "invocations not accepted: \(counts)", sourceLocation: sourceLocation)
 
         // Nothing stuck running past its lease without an execution (a crashed claim).
-        let stuck = try scalar(connection, """
+        let stuck = try connection.value("""
             SELECT count(*) FROM scheduled_trigger_invocations
             WHERE status = 'running' AND execution_id IS NULL AND lease_expires_at < now()
             """)
@@ -82,11 +82,11 @@ enum DrillInvariants {
         let connection = try Connection(connectionString: databaseURL, applicationName: "dispatch-due-tests")
         let deadline = monotonicSeconds() + seconds
         while monotonicSeconds() < deadline {
-            let left = try scalar(connection, """
+            let left = try connection.value("""
                 SELECT count(*) FROM scheduled_trigger_invocations
                 WHERE status = 'pending' OR (status = 'running' AND execution_id IS NULL)
                 """)
-            let due = try scalar(connection, "SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now()")
+            let due = try connection.value("SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now()")
             if left == "0" && due == "0" { return }
             let result = try ChildProcess.run(
                 // A 1 s request timeout keeps the drill short; with the default ceiling (256) a
@@ -130,7 +130,7 @@ struct FaultDrillTests {
                        date_trunc('minute', now()) - interval '20 minutes'
                 FROM generate_series(1, 60) AS n
                 """)
-            let first = try scalar(connection, "SELECT min(next_run_at)::text FROM scheduled_triggers")!
+            let first = try connection.value("SELECT min(next_run_at)::text FROM scheduled_triggers")!
             let standIn = try StandIn(postAnswer: "accept")
             let environment = ExecutionFixture.environment([
                 "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
@@ -162,7 +162,7 @@ struct FaultDrillTests {
 
             try DrillInvariants.check(connection, posts: standIn.posts(), acceptedEveryPost: true)
             // Per trigger: exactly the minutes [first, next_run_at), each once.
-            let gaps = try scalar(connection, """
+            let gaps = try connection.value("""
                 SELECT count(*) FROM scheduled_triggers t
                 WHERE (SELECT count(*) FROM scheduled_trigger_invocations i
                        WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id)
@@ -173,7 +173,7 @@ struct FaultDrillTests {
                                      OR extract(second FROM i.scheduled_for) <> 0))
                 """, [first])
             #expect(gaps == "0", "triggers whose recorded minutes are not exactly [first, next_run_at)")
-            let behind = try scalar(connection, "SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now() - interval '1 minute'")
+            let behind = try connection.value("SELECT count(*) FROM scheduled_triggers WHERE next_run_at <= now() - interval '1 minute'")
             #expect(behind == "0")
         }
     }
@@ -201,8 +201,7 @@ struct FaultDrillTests {
 
             let broken = try postAnswer.map { try StandIn(postAnswer: $0) }
             let brokenURL = broken?.url ?? "http://127.0.0.1:\(ExecutionFixture.closedPort())"
-            let first = try ExecutionFixture.runCycle(
-                database, url: brokenURL, arguments: ["--request-timeout", "1", "--concurrency", "8"])
+            let first = try database.runCycle(["--request-timeout", "1", "--concurrency", "8"], endpoint: brokenURL)
             #expect(first.exitCode == 0, "\(first)")
             // The limit the cycle settled on: the ceiling, halved once by the round of timeouts (the
             // other timeouts of that round are stale); 500s and connection errors leave it alone.
@@ -211,7 +210,7 @@ struct FaultDrillTests {
             // Each slot recorded once, posted once, and put back for a retry (contract §4: 5xx,
             // timeout, connection errors): pending, attempt 2, not before 10–13 s from now.
             #expect(try ExecutionFixture.counts(connection) == ["pending": count])
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 2") == String(count))
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 2") == String(count))
             let backoff = try connection.query("""
                 SELECT min(extract(epoch FROM next_attempt_at - now())) AS soonest,
                        max(extract(epoch FROM next_attempt_at - now())) AS latest
@@ -231,7 +230,7 @@ struct FaultDrillTests {
             let healthy = try StandIn(postAnswer: "accept")
             let deadline = monotonicSeconds() + 30
             while monotonicSeconds() < deadline,
-                try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE next_attempt_at > now()") != "0"
+                try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE next_attempt_at > now()") != "0"
             {
                 usleep(250_000)
             }
@@ -270,7 +269,7 @@ struct FaultDrillTests {
         try standIn.setAnswers(post: "accept")
         try DrillInvariants.finish(cluster.url, endpoint: standIn.url, seconds: 50)
         let connection = try Connection(connectionString: cluster.url, applicationName: "dispatch-due-tests")
-        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "1000")
+        #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "1000")
         try DrillInvariants.check(connection, posts: standIn.posts(), acceptedEveryPost: true)
     }
 }

@@ -9,27 +9,41 @@ struct InvocationsCommandTests {
     /// One trigger per tenant, both with the id t1, and invocations in every state.
     func seed(_ db: TestDatabase) throws {
         for tenant in ["acme", "globex"] {
-            try db.insertTrigger(tenant: tenant, id: "t1", nextRunAt: "2030-01-01T00:00:00Z")
+            try db.connect().insertTrigger(
+                tenant: tenant, id: "t1", cron: "0 0 * * *", nextRunAt: "2030-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
         }
-        try db.insertTrigger(tenant: "acme", id: "off", enabled: false)
-        try db.insertInvocation(tenant: "acme", id: "pending", trigger: "t1", slot: "2024-01-05T00:00:00Z", status: "pending")
-        try db.insertInvocation(
+        try db.connect().insertTrigger(
+            tenant: "acme", id: "off", cron: "0 0 * * *", enabled: false, payload: #"{"k": "v"}"#)
+        try db.connect().insertInvocation(
+            tenant: "acme", id: "pending", trigger: "t1", slot: "2024-01-05T00:00:00Z", status: "pending",
+            key: "key_pending", attempt: 2)
+        try db.connect().insertInvocation(
             tenant: "acme", id: "posting", trigger: "t1", slot: "2024-01-04T00:00:00Z", status: "running",
-            leaseExpiresInSeconds: 600)
-        try db.insertInvocation(
+            key: "key_posting", attempt: 2, leaseExpiresAt: .secondsFromNow(600))
+        try db.connect().insertInvocation(
             tenant: "acme", id: "abandoned", trigger: "t1", slot: "2024-01-03T00:00:00Z", status: "running",
-            leaseExpiresInSeconds: -60)
-        try db.insertInvocation(
+            key: "key_abandoned", attempt: 2, leaseExpiresAt: .secondsFromNow(-60))
+        try db.connect().insertInvocation(
             tenant: "acme", id: "accepted", trigger: "t1", slot: "2024-01-02T00:00:00Z", status: "running",
-            executionID: "exec-9", leaseExpiresInSeconds: -60)
-        try db.insertInvocation(
+            key: "key_accepted", attempt: 2, leaseExpiresAt: .secondsFromNow(-60), executionID: "exec-9")
+        try db.connect().insertInvocation(
             tenant: "acme", id: "failed", trigger: "t1", slot: "2024-01-01T00:00:00Z", status: "failed",
-            key: "sched_t1_2024-01-01T00:00:00.000Z")
-        try db.insertInvocation(tenant: "acme", id: "completed", trigger: "t1", slot: "2023-12-31T00:00:00Z", status: "completed")
-        try db.insertInvocation(tenant: "acme", id: "cancelled", trigger: "t1", slot: "2023-12-30T00:00:00Z", status: "cancelled")
-        try db.insertInvocation(tenant: "acme", id: "offdone", trigger: "off", slot: "2023-12-29T00:00:00Z", status: "failed")
-        try db.insertInvocation(tenant: "globex", id: "pending", trigger: "t1", slot: "2024-01-05T00:00:00Z", status: "pending")
-        try db.insertInvocation(tenant: "globex", id: "failed", trigger: "t1", slot: "2024-01-01T00:00:00Z", status: "failed")
+            key: "sched_t1_2024-01-01T00:00:00.000Z", attempt: 2, completedAt: .null)
+        try db.connect().insertInvocation(
+            tenant: "acme", id: "completed", trigger: "t1", slot: "2023-12-31T00:00:00Z", status: "completed",
+            key: "key_completed", attempt: 2, completedAt: .null)
+        try db.connect().insertInvocation(
+            tenant: "acme", id: "cancelled", trigger: "t1", slot: "2023-12-30T00:00:00Z", status: "cancelled",
+            key: "key_cancelled", attempt: 2, completedAt: .null)
+        try db.connect().insertInvocation(
+            tenant: "acme", id: "offdone", trigger: "off", slot: "2023-12-29T00:00:00Z", status: "failed",
+            key: "key_offdone", attempt: 2, completedAt: .null)
+        try db.connect().insertInvocation(
+            tenant: "globex", id: "pending", trigger: "t1", slot: "2024-01-05T00:00:00Z", status: "pending",
+            key: "key_pending", attempt: 2)
+        try db.connect().insertInvocation(
+            tenant: "globex", id: "failed", trigger: "t1", slot: "2024-01-01T00:00:00Z", status: "failed",
+            key: "key_failed", attempt: 2, completedAt: .null)
     }
 
     func ids(_ result: ProcessResult) throws -> [String] {
@@ -200,7 +214,9 @@ struct InvocationsCommandTests {
     func rerunRefused(_ id: String) throws {
         try withTestDatabase { db in
             try seed(db)
-            try db.insertInvocation(tenant: "acme", id: "deleted", trigger: "gone", slot: "2023-01-01T00:00:00Z", status: "failed")
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "deleted", trigger: "gone", slot: "2023-01-01T00:00:00Z", status: "failed",
+                key: "key_deleted", attempt: 2, completedAt: .null)
             let before = try db.snapshot()
             let result = try db.cli(["invocations", "rerun", id, "--tenant", "acme"])
             #expect(result.exitCode == 1, "\(result)")

@@ -68,7 +68,8 @@ struct LogSeverityTests {
     func severityAndCycleID() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try Ops.insertTrigger(connection, id: "due", runAtSQL: "now() - interval '1 minute'", nextRunAtSQL: "now() - interval '1 minute'")
+            try connection.insertTrigger(
+                id: "due", runAt: .sql("now() - interval '1 minute'"), nextRunAt: .sql("now() - interval '1 minute'"))
             let result = try ChildProcess.run(
                 "dispatch-due", ["run", "--record-only", "--log-format", "json", "--verbose"],
                 extraEnvironment: ["DATABASE_URL": database.url])

@@ -24,7 +24,8 @@ struct MetricsCountersTests {
             }
 
             // Run 1: one one-time trigger is due → 1 slot recorded, an ok cycle.
-            try Ops.insertTrigger(connection, id: "first", runAtSQL: "now() - interval '1 minute'", nextRunAtSQL: "now() - interval '1 minute'")
+            try connection.insertTrigger(
+                id: "first", runAt: .sql("now() - interval '1 minute'"), nextRunAt: .sql("now() - interval '1 minute'"))
             let (first, one) = try cycle(database.url)
             #expect(first.exitCode == 0, "\(first)")
             #expect(one.types["dispatch_due_cycles_total"] == "counter")
@@ -48,8 +49,11 @@ struct MetricsCountersTests {
 
             // Runs 3 and 4: two more due triggers, then none → totals 3 recorded, 3 ok cycles; the
             // gauge of the last cycle says 0 recorded.
-            try Ops.insertTrigger(connection, id: "second", runAtSQL: "now() - interval '1 minute'", nextRunAtSQL: "now() - interval '1 minute'")
-            try Ops.insertTrigger(connection, id: "third", runAtSQL: "now() - interval '1 minute'", nextRunAtSQL: "now() - interval '1 minute'")
+            try connection.insertTrigger(
+                id: "second", runAt: .sql("now() - interval '1 minute'"),
+                nextRunAt: .sql("now() - interval '1 minute'"))
+            try connection.insertTrigger(
+                id: "third", runAt: .sql("now() - interval '1 minute'"), nextRunAt: .sql("now() - interval '1 minute'"))
             let (third, three) = try cycle(database.url)
             #expect(third.exitCode == 0, "\(third)")
             #expect(three.value("dispatch_due_slots_total", ["result": "recorded"]) == 3)

@@ -82,11 +82,11 @@ struct OperationsLogTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             // A one-time trigger an hour late: it fires once, its slot is run_at in whole seconds.
-            try Ops.insertTrigger(
-                connection, tenant: "tenant-log", id: "once", project: "project-log", agent: "agent-log",
-                runAtSQL: "date_trunc('second', now()) - interval '1 hour'",
-                nextRunAtSQL: "date_trunc('second', now()) - interval '1 hour'")
-            let expectedSlot = try #require(try Ops.scalar(connection, """
+            try connection.insertTrigger(
+                tenant: "tenant-log", id: "once", project: "project-log", agent: "agent-log",
+                runAt: .sql("date_trunc('second', now()) - interval '1 hour'"),
+                nextRunAt: .sql("date_trunc('second', now()) - interval '1 hour'"))
+            let expectedSlot = try #require(try connection.value("""
                 SELECT to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') FROM scheduled_triggers WHERE id = 'once'
                 """))
 
@@ -95,8 +95,8 @@ struct OperationsLogTests {
                 extraEnvironment: ["DATABASE_URL": database.url])
             #expect(result.exitCode == 0, "\(result)")
 
-            let invocationID = try #require(try Ops.scalar(
-                connection, "SELECT id FROM scheduled_trigger_invocations WHERE scheduled_trigger_id = 'once'"))
+            let invocationID = try #require(try connection.value(
+                "SELECT id FROM scheduled_trigger_invocations WHERE scheduled_trigger_id = 'once'"))
             let lines = result.stderr.split(separator: "\n").map(String.init)
             #expect(!lines.isEmpty)
             var objects: [JSONValue] = []

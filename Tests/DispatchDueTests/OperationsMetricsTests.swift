@@ -12,21 +12,28 @@ struct OperationsMetricsTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             // Fires once (one-time, an hour late): recorded 1, lag ≈ 3600 s, then nothing due.
-            try Ops.insertTrigger(
-                connection, id: "once", runAtSQL: "date_trunc('second', now()) - interval '1 hour'",
-                nextRunAtSQL: "date_trunc('second', now()) - interval '1 hour'")
+            try connection.insertTrigger(
+                id: "once", runAt: .sql("date_trunc('second', now()) - interval '1 hour'"),
+                nextRunAt: .sql("date_trunc('second', now()) - interval '1 hour'"))
             // Not touched by a record-only cycle: a runnable invocation waiting 5 minutes, one
             // waiting for its retry time (not runnable), a running one with an expired lease, and
             // a finished one (not in the backlog).
-            try Ops.insertInvocation(connection, id: "waiting", createdSQL: "now() - interval '5 minutes'")
-            try Ops.insertInvocation(
-                connection, id: "retry-later", createdSQL: "now() - interval '2 hours'",
-                nextAttemptSQL: "now() + interval '10 minutes'")
-            try Ops.insertInvocation(
-                connection, id: "crashed", status: "running", createdSQL: "now() - interval '3 minutes'",
-                leaseSQL: "now() - interval '1 minute'")
-            try Ops.insertInvocation(connection, id: "done", status: "completed", createdSQL: "now() - interval '1 day'")
-            try Ops.insertTrigger(connection, id: "broken", cron: "0 24 * * *", scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
+            try connection.insertInvocation(
+                id: "waiting", trigger: "t", slot: .sql("now() - interval '5 minutes'"), key: "key-waiting",
+                createdAt: .sql("now() - interval '5 minutes'"), payload: nil)
+            try connection.insertInvocation(
+                id: "retry-later", trigger: "t", slot: .sql("now() - interval '2 hours'"), key: "key-retry-later",
+                createdAt: .sql("now() - interval '2 hours'"), nextAttemptAt: .sql("now() + interval '10 minutes'"),
+                payload: nil)
+            try connection.insertInvocation(
+                id: "crashed", trigger: "t", slot: .sql("now() - interval '3 minutes'"), status: "running",
+                key: "key-crashed", createdAt: .sql("now() - interval '3 minutes'"),
+                leaseExpiresAt: .sql("now() - interval '1 minute'"), payload: nil)
+            try connection.insertInvocation(
+                id: "done", trigger: "t", slot: .sql("now() - interval '1 day'"), status: "completed", key: "key-done",
+                createdAt: .sql("now() - interval '1 day'"), completedAt: .null, payload: nil)
+            try connection.insertTrigger(
+                id: "broken", cron: "0 24 * * *", scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
 
             let folder = try Ops.scratchDirectory()
             defer { Ops.removeTree(folder) }
@@ -62,7 +69,7 @@ struct OperationsMetricsTests {
             // The success time is the cycle's time, on the database clock.
             let finished = try #require(metrics.value("dispatch_due_last_cycle_timestamp_seconds"))
             #expect(metrics.value("dispatch_due_last_success_timestamp_seconds") == finished)
-            let databaseNow = try #require(Double(try Ops.scalar(connection, "SELECT extract(epoch FROM now())") ?? ""))
+            let databaseNow = try #require(Double(try connection.value("SELECT extract(epoch FROM now())") ?? ""))
             #expect(finished <= databaseNow && finished > databaseNow - 120)
 
             // A failed cycle (no schema) says so, keeps the last success time, and has no backlog.

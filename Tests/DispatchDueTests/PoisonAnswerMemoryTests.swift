@@ -48,7 +48,7 @@ struct PoisonAnswerMemoryTests {
                 FROM scheduled_triggers WHERE tenant_id IN ('bulk', 'giant')
                 """)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, key: PoisonFixture.key)
+            let result = try database.runCycle(endpoint: standIn.url, apiKey: PoisonFixture.key)
             #expect(result.exitCode == 0, "\(result)")
             let peak = try #require(result.peakResidentBytes)
             #expect(peak < Self.peakLimitBytes, "peak RSS \(peak / 1024) KiB")
@@ -106,7 +106,7 @@ struct PoisonAnswerMemoryTests {
             ).first!
             #expect(try sizes.int("low") == 261_009 && sizes.int("high") == 261_009)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, key: PoisonFixture.key)
+            let result = try database.runCycle(endpoint: standIn.url, apiKey: PoisonFixture.key)
             #expect(result.exitCode == 0, "\(result)")
             let peak = try #require(result.peakResidentBytes)
             #expect(peak < Self.peakLimitBytes, "peak RSS \(peak / 1024) KiB")

@@ -75,7 +75,7 @@ enum PoisonFixture {
     }
 
     static func cycle(_ database: TestDatabase, _ standIn: StandIn) throws -> ProcessResult {
-        try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--request-timeout", "5"], key: key)
+        try database.runCycle(["--request-timeout", "5"], endpoint: standIn.url, apiKey: key)
     }
 }
 

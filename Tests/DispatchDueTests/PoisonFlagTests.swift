@@ -158,7 +158,7 @@ struct PoisonFlagTests {
         try withTestDatabase { database in
             try PoisonFlagFixture.seed(database)
             let standIn = try StandIn(postAnswer: "accept-no-run-id")
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             let posts = standIn.posts()
             // Per tenant: the due slot recorded now, and the waiting invocation.

@@ -45,7 +45,7 @@ struct PoisonIdentityTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             for tenant in Self.healthyTenants {
-                try insertTrigger(connection, tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
+                try connection.insertTrigger(tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
             }
             try connection.query("""
                 INSERT INTO scheduled_triggers
@@ -55,14 +55,14 @@ struct PoisonIdentityTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
 
             // The healthy runs: each posted exactly once and running.
             let posts = standIn.posts()
             #expect(posts.compactMap { $0.header("x-inkeep-tenant-id") }.sorted() == Self.healthyTenants)
             for tenant in Self.healthyTenants {
-                #expect(try scalar(connection, "SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [tenant])
+                #expect(try connection.value("SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [tenant])
                     == "running")
             }
             // Nothing with a control character reached the wire.
@@ -72,9 +72,9 @@ struct PoisonIdentityTests {
                 }
             }
             // The poison: failed on its own row with the reason.
-            #expect(try scalar(connection, "SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
+            #expect(try connection.value("SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
                 == "failed")
-            #expect(try scalar(connection, "SELECT last_error FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
+            #expect(try connection.value("SELECT last_error FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
                 == poison.error)
         }
     }

@@ -73,15 +73,16 @@ struct PoisonRowTests {
     /// and a yearly cron one overdue since 2020 (`latest`: fires this year's slot).
     static func seedHealthy(_ connection: borrowing Connection) throws {
         for tenant in healthyTenants {
-            try insertTrigger(connection, tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
-            try insertTrigger(connection, tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
+            try connection.insertTrigger(tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
+            try connection.insertTrigger(
+                tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
         }
     }
 
     /// The poison row, as an operator's SQL writes it (next_run_at set afterwards, so the row
     /// trigger does not clear it).
     static func seedPoison(_ connection: borrowing Connection, _ poison: PoisonRow, id: String = "poison") throws {
-        try insertTrigger(connection, tenant: "poison", id: id, cron: poison.cron, runAt: poison.runAt)
+        try connection.insertTrigger(tenant: "poison", id: id, cron: poison.cron, runAt: poison.runAt.map(SQLTime.at))
         try connection.query(
             "UPDATE scheduled_triggers SET next_run_at = $2::timestamptz WHERE tenant_id = 'poison' AND id = $1",
             [id, poison.nextRunAt])
@@ -93,7 +94,7 @@ struct PoisonRowTests {
         for tenant in healthyTenants {
             #expect(try slots(connection, trigger: "once", tenant: tenant) == ["2020-01-01T00:00:00Z"])
             let yearly = try slots(connection, trigger: "yearly", tenant: tenant)
-            let expected = try scalar(connection, """
+            let expected = try connection.value("""
                 SELECT to_char(\(thisNewYear) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                 """)
             #expect(yearly == [expected ?? "?"], "tenant \(tenant)")
@@ -119,33 +120,33 @@ struct PoisonRowTests {
             let before = try database.cli(["status", "--json"])
             #expect(before.exitCode == 0, "\(before)")
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
 
             try Self.expectHealthyRecordedAndPostedOnce(connection, standIn)
-            #expect(try scalar(connection, "SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison'") == poison.scheduleError)
+            #expect(try connection.value("SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison'") == poison.scheduleError)
             var expectedSlots: [String] = []
             for expression in poison.slotsSQL {
-                expectedSlots.append(try scalar(connection, """
+                expectedSlots.append(try connection.value("""
                     SELECT to_char((\(expression)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                     """) ?? "?")
             }
             #expect(try slots(connection, trigger: "poison", tenant: "poison") == expectedSlots)
             if poison.scheduleError != nil {
-                #expect(try scalar(connection, "SELECT next_run_at FROM scheduled_triggers WHERE tenant_id = 'poison'") == nil)
+                #expect(try connection.value("SELECT next_run_at FROM scheduled_triggers WHERE tenant_id = 'poison'") == nil)
                 #expect(logLines(result.stderr, event: "trigger.schedule_error").contains { $0.contains("\"tenant\":\"poison\"") })
             }
             if poison.cron != nil && !poison.slotsSQL.isEmpty {
                 // Scheduled normally again: the slot after the one fired.
-                #expect(try scalar(connection, """
+                #expect(try connection.value("""
                     SELECT next_run_at = \(thisNewYear) + interval '1 year' FROM scheduled_triggers WHERE tenant_id = 'poison'
                     """) == "t")
             }
             if poison.nextRunAt == "infinity" {
-                #expect(try scalar(connection, "SELECT next_run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'") == "infinity")
+                #expect(try connection.value("SELECT next_run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'") == "infinity")
             }
             // A second cycle changes nothing more and posts nothing again.
-            let again = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let again = try database.runCycle(endpoint: standIn.url)
             #expect(again.exitCode == 0, "\(again)")
             try Self.expectHealthyRecordedAndPostedOnce(connection, standIn)
         }
@@ -157,8 +158,8 @@ struct PoisonRowTests {
             let connection = try database.connect()
             try Self.seedHealthy(connection)
             try Self.seedPoison(connection, poison)
-            #expect(try runCycle(database).exitCode == 0)
-            let storedRunAt = try scalar(connection, "SELECT run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'")
+            #expect(try database.runCycle().exitCode == 0)
+            let storedRunAt = try connection.value("SELECT run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'")
 
             for arguments in [["triggers", "list"], ["triggers", "list", "--json"], ["triggers", "list", "--tenant", "poison"]] {
                 let list = try database.cli(arguments)
@@ -181,20 +182,20 @@ struct PoisonRowTests {
             // An edit that leaves the schedule alone keeps the stored value as it is.
             let update = try database.cli(["triggers", "update", "poison", "--tenant", "poison", "--name", "renamed"])
             #expect(update.exitCode == 0, "\(update)")
-            #expect(try scalar(connection, "SELECT name FROM scheduled_triggers WHERE tenant_id = 'poison'") == "renamed")
-            #expect(try scalar(connection, "SELECT run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'") == storedRunAt)
+            #expect(try connection.value("SELECT name FROM scheduled_triggers WHERE tenant_id = 'poison'") == "renamed")
+            #expect(try connection.value("SELECT run_at::text FROM scheduled_triggers WHERE tenant_id = 'poison'") == storedRunAt)
 
             #expect(try database.cli(["triggers", "disable", "poison", "--tenant", "poison"]).exitCode == 0)
             let enable = try database.cli(["triggers", "enable", "poison", "--tenant", "poison"])
             #expect(enable.exitCode == 0, "\(enable)")
             if let error = poison.scheduleError {
                 // Enabling words the error as the heal would.
-                #expect(try scalar(connection, "SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison'") == error)
+                #expect(try connection.value("SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison'") == error)
             }
 
             let delete = try database.cli(["triggers", "delete", "poison", "--tenant", "poison"])
             #expect(delete.exitCode == 0, "\(delete)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_triggers WHERE tenant_id = 'poison'") == "0")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_triggers WHERE tenant_id = 'poison'") == "0")
         }
     }
 
@@ -206,12 +207,12 @@ struct PoisonRowTests {
             for (index, poison) in poisonRows.enumerated() { try Self.seedPoison(connection, poison, id: "poison-\(index)") }
             let standIn = try StandIn()
             defer { standIn.stop() }
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             try Self.expectHealthyRecordedAndPostedOnce(connection, standIn)
             for (index, poison) in poisonRows.enumerated() {
                 #expect(
-                    try scalar(connection, "SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison' AND id = $1", ["poison-\(index)"])
+                    try connection.value("SELECT schedule_error FROM scheduled_triggers WHERE tenant_id = 'poison' AND id = $1", ["poison-\(index)"])
                         == poison.scheduleError, "\(poison.name)")
                 #expect(try slots(connection, trigger: "poison-\(index)", tenant: "poison").count == poison.slotsSQL.count, "\(poison.name)")
             }
@@ -237,7 +238,8 @@ struct PoisonRowTests {
             try Self.seedHealthy(connection)
             // A healthy trigger of its own tenant (never due itself), and the invocation an
             // operator's SQL wrote for it, runnable now.
-            try insertTrigger(connection, tenant: "poison", id: "p", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertTrigger(
+                tenant: "poison", id: "p", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
             try connection.query(
                 """
                 INSERT INTO scheduled_trigger_invocations
@@ -249,7 +251,7 @@ struct PoisonRowTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             let row = try #require(try connection.query(
                 "SELECT status, last_error, lease_expires_at IS NULL AS no_lease FROM scheduled_trigger_invocations WHERE id = 'poison-1'"
@@ -267,7 +269,7 @@ struct PoisonRowTests {
             ).map { $0["k"] ?? "" }.sorted()
             #expect(keys == recorded)
             #expect(recorded.count == 2 * Self.healthyTenants.count)
-            #expect(try scalar(connection, """
+            #expect(try connection.value("""
                 SELECT count(*) FROM scheduled_trigger_invocations WHERE tenant_id <> 'poison' AND status = 'running'
                 """) == String(2 * Self.healthyTenants.count))
         }
@@ -277,7 +279,7 @@ struct PoisonRowTests {
     func statusWithMinusInfinity() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try insertTrigger(connection, tenant: "poison", id: "p", cron: "0 0 1 1 *")
+            try connection.insertTrigger(tenant: "poison", id: "p", cron: "0 0 1 1 *")
             try connection.query("UPDATE scheduled_triggers SET next_run_at = '-infinity' WHERE id = 'p'")
             let plain = try database.cli(["status", "--json"])
             #expect(plain.exitCode == 0, "\(plain)")

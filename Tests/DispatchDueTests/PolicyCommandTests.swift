@@ -50,7 +50,8 @@ struct PolicyCommandTests {
     @Test("existing rows keep today's behaviour; the CHECKs hold for SQL writers too")
     func schema() throws {
         try withTestDatabase { database in
-            try database.insertTrigger(tenant: "t1", id: "old", nextRunAt: "2999-01-01T00:00:00Z")
+            try database.connect().insertTrigger(
+                tenant: "t1", id: "old", cron: "0 0 * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
             #expect(try database.value("""
                 SELECT overlap_policy || ' ' || jitter_seconds || ' ' || coalesce(pause_after_failures::text, 'null')
                        || ' ' || coalesce(paused_reason, 'null') FROM scheduled_triggers
@@ -58,9 +59,13 @@ struct PolicyCommandTests {
             for assignment in ["overlap_policy = 'replace'", "jitter_seconds = 3601", "pause_after_failures = 0"] {
                 #expect(throws: PostgresError.self) { try database.execute("UPDATE scheduled_triggers SET \(assignment)") }
             }
-            try database.insertInvocation(tenant: "t1", id: "i1", trigger: "old", slot: "2026-01-01T00:00:00Z", status: "skipped")
+            try database.connect().insertInvocation(
+                tenant: "t1", id: "i1", trigger: "old", slot: "2026-01-01T00:00:00Z", status: "skipped", key: "key_i1",
+                attempt: 2, completedAt: .null)
             #expect(throws: PostgresError.self) {
-                try database.insertInvocation(tenant: "t1", id: "i2", trigger: "old", slot: "2026-01-01T00:01:00Z", status: "paused")
+                try database.connect().insertInvocation(
+                    tenant: "t1", id: "i2", trigger: "old", slot: "2026-01-01T00:01:00Z", status: "paused",
+                    key: "key_i2", attempt: 2, completedAt: .null)
             }
         }
     }
@@ -68,9 +73,12 @@ struct PolicyCommandTests {
     @Test("status counts skipped invocations and lists paused triggers")
     func status() throws {
         try withTestDatabase { database in
-            try database.insertTrigger(tenant: "t1", id: "p", enabled: false, nextRunAt: nil)
+            try database.connect().insertTrigger(
+                tenant: "t1", id: "p", cron: "0 0 * * *", nextRunAt: nil, enabled: false, payload: #"{"k": "v"}"#)
             try database.execute("UPDATE scheduled_triggers SET paused_reason = 'paused after 2 consecutive failures; last error: boom'")
-            try database.insertInvocation(tenant: "t1", id: "i1", trigger: "p", slot: "2026-01-01T00:00:00Z", status: "skipped")
+            try database.connect().insertInvocation(
+                tenant: "t1", id: "i1", trigger: "p", slot: "2026-01-01T00:00:00Z", status: "skipped", key: "key_i1",
+                attempt: 2, completedAt: .null)
             let json = try database.cli(["status", "--json"])
             #expect(json.exitCode == 0, "\(json)")
             let document = try JSONValue.parse(json.stdout.trimmingSuffixNewline)

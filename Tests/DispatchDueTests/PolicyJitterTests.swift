@@ -41,7 +41,7 @@ struct PolicyJitterTests {
                 return result
             }
 
-            let first = try runCycle(database, ["--batch-size", "1000"])
+            let first = try database.runCycle(["--batch-size", "1000"])
             #expect(first.exitCode == 0, "\(first)")
             let firstOffsets = try offsets()
             #expect(firstOffsets.count == 1000)
@@ -50,7 +50,7 @@ struct PolicyJitterTests {
             // bucket has probability (59/60)^1000 ≈ 6e-8).
             #expect(Set(firstOffsets.values.map { $0 / 1000 }).count == jitter)
             // The slot itself is untouched.
-            #expect(try scalar(connection, """
+            #expect(try connection.value("""
                 SELECT count(*) FROM scheduled_trigger_invocations
                 WHERE scheduled_for <> date_trunc('second', scheduled_for)
                    OR idempotency_key <> 'sched_' || scheduled_trigger_id || '_'
@@ -65,7 +65,7 @@ struct PolicyJitterTests {
                 FROM scheduled_trigger_invocations i WHERE i.tenant_id = t.tenant_id AND i.scheduled_trigger_id = t.id
                 """)
             try connection.query("DELETE FROM scheduled_trigger_invocations")
-            let second = try runCycle(database, ["--batch-size", "1000"])
+            let second = try database.runCycle(["--batch-size", "1000"])
             #expect(second.exitCode == 0, "\(second)")
             let secondOffsets = try offsets()
             let common = Set(firstOffsets.keys).intersection(secondOffsets.keys)
@@ -78,17 +78,21 @@ struct PolicyJitterTests {
     func noOffset() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "zero", jitter: 0, nextRunAt: "date_trunc('minute', now())")
+            try connection.insertTrigger(
+                id: "zero", cron: "* * * * *", nextRunAt: .sql("date_trunc('minute', now())"), payload: #"{"k": "v"}"#,
+                jitter: 0, maxRetries: 0, retryDelay: 10)
             try connection.query("""
                 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at, jitter_seconds)
                 VALUES ('t1', 'once', 'proj', 'agent', 'once', date_trunc('second', now()) - interval '1 minute', 600)
                 """)
-            try PolicyFixture.trigger(connection, id: "manual", jitter: 600)
+            try connection.insertTrigger(
+                id: "manual", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                jitter: 600, maxRetries: 0, retryDelay: 10)
             #expect(try database.cli(["triggers", "run", "t1", "manual"]).exitCode == 0)
-            let result = try runCycle(database)
+            let result = try database.runCycle()
             #expect(result.exitCode == 0, "\(result)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "3")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE next_attempt_at IS NOT NULL") == "0")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "3")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE next_attempt_at IS NOT NULL") == "0")
         }
     }
 }

@@ -24,12 +24,14 @@ struct PolicyOverlapTests {
     func skipWhileRunning() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "s1", overlap: "skip", nextRunAt: "date_trunc('minute', now())")
-            let running = try PolicyFixture.invocation(
-                connection, trigger: "s1", slot: "date_trunc('minute', now()) - interval '10 minutes'", status: "running",
-                executionID: "run-9", leaseSeconds: 600)
+            try connection.insertTrigger(
+                id: "s1", cron: "* * * * *", nextRunAt: .sql("date_trunc('minute', now())"), payload: #"{"k": "v"}"#,
+                overlap: "skip", maxRetries: 0, retryDelay: 10)
+            let running = try connection.insertInvocation(
+                trigger: "s1", slot: .sql("date_trunc('minute', now()) - interval '10 minutes'"), status: "running",
+                leaseExpiresAt: .secondsFromNow(600), executionID: "run-9")
 
-            let result = try runCycle(database)
+            let result = try database.runCycle()
             #expect(result.exitCode == 0, "\(result)")
             let rows = try PolicyFixture.rows(connection, trigger: "s1")
             #expect(rows.count == 2)
@@ -37,7 +39,7 @@ struct PolicyOverlapTests {
             #expect(rows[1].status == "skipped")
             #expect(rows[1].completedAtSet)
             #expect(rows[1].error?.contains("invocation \(running) (running") == true, "\(rows[1])")
-            #expect(try scalar(connection, "SELECT next_run_at > now() FROM scheduled_triggers WHERE id = 's1'") == "t")
+            #expect(try connection.value("SELECT next_run_at > now() FROM scheduled_triggers WHERE id = 's1'") == "t")
             #expect(logLines(result.stderr, event: "invocation.skipped_overlap").count == 1)
             #expect(logLines(result.stderr, event: "cycle.finished").first?.contains("\"skipped_overlap\":1") == true)
         }
@@ -47,18 +49,20 @@ struct PolicyOverlapTests {
     func skipWhilePendingInBackoff() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "s2", overlap: "skip", nextRunAt: "date_trunc('minute', now())")
-            let waiting = try PolicyFixture.invocation(
-                connection, trigger: "s2", slot: "date_trunc('minute', now()) - interval '5 minutes'", status: "pending",
-                nextAttemptAt: "now() + interval '1 hour'")
+            try connection.insertTrigger(
+                id: "s2", cron: "* * * * *", nextRunAt: .sql("date_trunc('minute', now())"), payload: #"{"k": "v"}"#,
+                overlap: "skip", maxRetries: 0, retryDelay: 10)
+            let waiting = try connection.insertInvocation(
+                trigger: "s2", slot: .sql("date_trunc('minute', now()) - interval '5 minutes'"), status: "pending",
+                nextAttemptAt: .sql("now() + interval '1 hour'"))
 
-            let result = try runCycle(database)
+            let result = try database.runCycle()
             #expect(result.exitCode == 0, "\(result)")
             let rows = try PolicyFixture.rows(connection, trigger: "s2")
             #expect(rows.map(\.status) == ["pending", "skipped"])
             #expect(rows[1].error?.contains("invocation \(waiting) (pending") == true, "\(rows[1])")
             // The backoff row is left as it was.
-            #expect(try scalar(connection, "SELECT next_attempt_at > now() FROM scheduled_trigger_invocations WHERE id = $1", [waiting]) == "t")
+            #expect(try connection.value("SELECT next_attempt_at > now() FROM scheduled_trigger_invocations WHERE id = $1", [waiting]) == "t")
         }
     }
 
@@ -78,17 +82,19 @@ struct PolicyOverlapTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             // Due since four minutes ago: `all` records every missed minute (at least 4 slots).
-            try PolicyFixture.trigger(
-                connection, id: "m1", overlap: c.policy, misfire: "all",
-                nextRunAt: "date_trunc('minute', now()) - interval '3 minutes'")
+            try connection.insertTrigger(
+                id: "m1", cron: "* * * * *", nextRunAt: .sql("date_trunc('minute', now()) - interval '3 minutes'"),
+                payload: #"{"k": "v"}"#, misfire: "all", overlap: c.policy, maxRetries: 0, retryDelay: 10)
             var existingIDs: [String] = []
             for (index, row) in c.existing.enumerated() {
-                existingIDs.append(try PolicyFixture.invocation(
-                    connection, trigger: "m1", slot: "date_trunc('minute', now()) - interval '1 hour' + interval '\(index) minutes'",
-                    status: row.status, held: row.held, executionID: row.status == "running" ? "run-\(index)" : nil,
-                    leaseSeconds: row.status == "running" ? 600 : nil))
+                existingIDs.append(try connection.insertInvocation(
+                    trigger: "m1",
+                    slot: .sql("date_trunc('minute', now()) - interval '1 hour' + interval '\(index) minutes'"),
+                    status: row.status,
+                    leaseExpiresAt: (row.status == "running" ? 600 : nil).map(SQLTime.secondsFromNow), held: row.held,
+                    executionID: row.status == "running" ? "run-\(index)" : nil))
             }
-            let result = try runCycle(database)
+            let result = try database.runCycle()
             #expect(result.exitCode == 0, "\(result)")
             let new = Array(try PolicyFixture.rows(connection, trigger: "m1").dropFirst(c.existing.count))
             #expect(new.count >= 4)
@@ -130,19 +136,23 @@ struct PolicyOverlapTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "b1", overlap: "buffer_one")
+            try connection.insertTrigger(
+                id: "b1", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                overlap: "buffer_one", maxRetries: 0, retryDelay: 10)
             if let other = c.other {
-                try PolicyFixture.invocation(
-                    connection, trigger: "b1", slot: "date_trunc('minute', now()) - interval '\(other.minutesBefore) minutes'",
-                    status: other.status, nextAttemptAt: other.nextAttempt,
-                    executionID: other.status == "running" ? "run-x" : nil, leaseSeconds: other.status == "running" ? 600 : nil)
+                try connection.insertInvocation(
+                    trigger: "b1",
+                    slot: .sql("date_trunc('minute', now()) - interval '\(other.minutesBefore) minutes'"),
+                    status: other.status, nextAttemptAt: .sql(other.nextAttempt),
+                    leaseExpiresAt: (other.status == "running" ? 600 : nil).map(SQLTime.secondsFromNow),
+                    executionID: other.status == "running" ? "run-x" : nil)
             }
-            let held = try PolicyFixture.invocation(
-                connection, trigger: "b1", slot: "date_trunc('minute', now())", status: "pending", held: true)
+            let held = try connection.insertInvocation(
+                trigger: "b1", slot: .sql("date_trunc('minute', now())"), status: "pending", held: true)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
-            let heldKey = try scalar(connection, "SELECT idempotency_key FROM scheduled_trigger_invocations WHERE id = $1", [held])!
+            let heldKey = try connection.value("SELECT idempotency_key FROM scheduled_trigger_invocations WHERE id = $1", [held])!
             #expect(standIn.posts().map { $0.header("idempotency-key") } == (c.posted ? [heldKey + "-1"] : []))
             #expect(try database.status(tenant: "t1", invocation: held) == (c.posted ? "running" : "pending"))
             if !c.posted {
@@ -162,20 +172,26 @@ struct PolicyOverlapTests {
             // 40 triggers each with a run in progress and an older-than-everything waiting slot;
             // one more whose only (and newest) slot may run. A claim takes 2 × concurrency = 8.
             for t in 0..<40 {
-                try PolicyFixture.trigger(connection, id: "w\(t)", overlap: "buffer_one")
-                try PolicyFixture.invocation(
-                    connection, trigger: "w\(t)", slot: "now() - interval '2 hours'", status: "running", executionID: "run-\(t)",
-                    leaseSeconds: 600)
-                try PolicyFixture.invocation(connection, trigger: "w\(t)", slot: "now() - interval '1 hour'", status: "pending", held: true)
+                try connection.insertTrigger(
+                    id: "w\(t)", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                    overlap: "buffer_one", maxRetries: 0, retryDelay: 10)
+                try connection.insertInvocation(
+                    trigger: "w\(t)", slot: .sql("now() - interval '2 hours'"), status: "running",
+                    leaseExpiresAt: .secondsFromNow(600), executionID: "run-\(t)")
+                try connection.insertInvocation(
+                    trigger: "w\(t)", slot: .sql("now() - interval '1 hour'"), status: "pending", held: true)
             }
-            try PolicyFixture.trigger(connection, id: "free", overlap: "buffer_one")
-            let free = try PolicyFixture.invocation(connection, trigger: "free", slot: "now() - interval '1 minute'", status: "pending", held: true)
+            try connection.insertTrigger(
+                id: "free", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                overlap: "buffer_one", maxRetries: 0, retryDelay: 10)
+            let free = try connection.insertInvocation(
+                trigger: "free", slot: .sql("now() - interval '1 minute'"), status: "pending", held: true)
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--concurrency", "4"])
+            let result = try database.runCycle(["--concurrency", "4"], endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(try database.status(tenant: "t1", invocation: free) == "running")
             #expect(standIn.posts().count == 1)
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE held_by_overlap") == "40")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE held_by_overlap") == "40")
         }
     }
 
@@ -194,10 +210,12 @@ struct PolicyOverlapTests {
                 """)
             let triggers = 20, perTrigger = 3
             for t in 0..<triggers {
-                try PolicyFixture.trigger(connection, id: "c\(t)", overlap: "buffer_one")
+                try connection.insertTrigger(
+                    id: "c\(t)", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                    overlap: "buffer_one", maxRetries: 0, retryDelay: 10)
                 for k in 0..<perTrigger {
-                    try PolicyFixture.invocation(
-                        connection, trigger: "c\(t)", slot: "date_trunc('minute', now()) - interval '\(10 - k) minutes'",
+                    try connection.insertInvocation(
+                        trigger: "c\(t)", slot: .sql("date_trunc('minute', now()) - interval '\(10 - k) minutes'"),
                         status: "pending", held: true)
                 }
             }
@@ -205,7 +223,7 @@ struct PolicyOverlapTests {
                 "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
             ])
             var rounds = 0
-            while rounds < 40, try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE status <> 'completed'") != "0" {
+            while rounds < 40, try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status <> 'completed'") != "0" {
                 // A running execution is asked about once its lease (the reconcile interval, 1 s at
                 // the least) has passed: let it pass between rounds.
                 if rounds > 0 { usleep(1_100_000) }
@@ -237,12 +255,12 @@ struct PolicyOverlapTests {
             // buffer_one lets one more wait (2 − 1), the rest would be skipped; skip (misfire latest,
             // one slot) would skip its only slot; allow never skips.
             for (id, overlap, misfire) in [("bp", "buffer_one", "all"), ("sk", "skip", "latest"), ("al", "allow", "latest")] {
-                try PolicyFixture.trigger(
-                    connection, id: id, overlap: overlap, misfire: misfire,
-                    nextRunAt: "date_trunc('minute', now()) - interval '3 minutes'")
-                try PolicyFixture.invocation(
-                    connection, trigger: id, slot: "date_trunc('minute', now()) - interval '1 hour'", status: "running",
-                    executionID: "run-\(id)", leaseSeconds: 600)
+                try connection.insertTrigger(
+                    id: id, cron: "* * * * *", nextRunAt: .sql("date_trunc('minute', now()) - interval '3 minutes'"),
+                    payload: #"{"k": "v"}"#, misfire: misfire, overlap: overlap, maxRetries: 0, retryDelay: 10)
+                try connection.insertInvocation(
+                    trigger: id, slot: .sql("date_trunc('minute', now()) - interval '1 hour'"), status: "running",
+                    leaseExpiresAt: .secondsFromNow(600), executionID: "run-\(id)")
             }
             let result = try ChildProcess.run("dispatch-due", ["run", "--dry-run"], extraEnvironment: ["DATABASE_URL": database.url])
             #expect(result.exitCode == 0, "\(result)")
@@ -253,7 +271,7 @@ struct PolicyOverlapTests {
             #expect(lines.contains("would record 1 slot(s) of t1/sk as skipped (overlap_policy skip: an invocation is unfinished)"), "\(result.stdout)")
             #expect(!result.stdout.contains("t1/al as skipped"), "\(result.stdout)")
             #expect(lines.last?.contains("(\(bufferedSlots) of them as skipped by the overlap policy)") == true, "\(result.stdout)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "3")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "3")
         }
     }
 }

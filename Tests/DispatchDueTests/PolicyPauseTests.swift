@@ -31,23 +31,25 @@ struct PolicyPauseTests {
             let standIn = try StandIn(postAnswer: "status:400")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "p1", pauseAfter: c.pauseAfter, maxRetries: 0)
+            try connection.insertTrigger(
+                id: "p1", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                pauseAfter: c.pauseAfter, maxRetries: 0, retryDelay: 10)
             for (index, status) in c.history.enumerated() {
-                try PolicyFixture.invocation(
-                    connection, trigger: "p1", slot: "date_trunc('minute', now()) - interval '\(20 - index) hours'", status: status,
-                    lastError: status == "failed" ? "older failure \(index)" : nil)
+                try connection.insertInvocation(
+                    trigger: "p1", slot: .sql("date_trunc('minute', now()) - interval '\(20 - index) hours'"),
+                    status: status, lastError: status == "failed" ? "older failure \(index)" : nil)
             }
-            let failing = try PolicyFixture.invocation(
-                connection, trigger: "p1", slot: "date_trunc('minute', now()) - interval '1 minute'", status: "pending")
+            let failing = try connection.insertInvocation(
+                trigger: "p1", slot: .sql("date_trunc('minute', now()) - interval '1 minute'"), status: "pending")
             // Not runnable in this cycle: a scheduled slot waiting for a retry, and a run-now.
-            let laterSlot = try PolicyFixture.invocation(
-                connection, trigger: "p1", slot: "date_trunc('minute', now()) - interval '30 seconds'", status: "pending",
-                nextAttemptAt: "now() + interval '1 hour'")
-            let manual = try PolicyFixture.invocation(
-                connection, trigger: "p1", slot: "date_trunc('second', now())", status: "pending", key: "manual_p1_x",
-                nextAttemptAt: "now() + interval '1 hour'")
+            let laterSlot = try connection.insertInvocation(
+                trigger: "p1", slot: .sql("date_trunc('minute', now()) - interval '30 seconds'"), status: "pending",
+                nextAttemptAt: .sql("now() + interval '1 hour'"))
+            let manual = try connection.insertInvocation(
+                trigger: "p1", slot: .sql("date_trunc('second', now())"), status: "pending", key: "manual_p1_x",
+                nextAttemptAt: .sql("now() + interval '1 hour'"))
 
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(try database.status(tenant: "t1", invocation: failing) == "failed")
             let trigger = try connection.query(
@@ -67,7 +69,7 @@ struct PolicyPauseTests {
                 #expect(status.stdout.contains("\"paused_trigger_count\":1"), "\(status)")
                 // Enabling clears the reason (the row trigger, whoever enables it).
                 #expect(try database.cli(["triggers", "enable", "p1", "--tenant", "t1"]).exitCode == 0)
-                #expect(try scalar(connection, "SELECT paused_reason IS NULL AND enabled FROM scheduled_triggers WHERE id = 'p1'") == "t")
+                #expect(try connection.value("SELECT paused_reason IS NULL AND enabled FROM scheduled_triggers WHERE id = 'p1'") == "t")
             } else {
                 #expect(trigger["paused_reason"] == nil)
                 #expect(try database.status(tenant: "t1", invocation: laterSlot) == "pending")
@@ -81,15 +83,17 @@ struct PolicyPauseTests {
             let standIn = try StandIn(getStatus: "failed")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "p3", pauseAfter: 1, maxRetries: 0)
+            try connection.insertTrigger(
+                id: "p3", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#, pauseAfter: 1,
+                maxRetries: 0, retryDelay: 10)
             // Accepted earlier; its status check is due (lease passed).
-            let running = try PolicyFixture.invocation(
-                connection, trigger: "p3", slot: "date_trunc('minute', now()) - interval '5 minutes'", status: "running",
-                executionID: "run-7", leaseSeconds: -1)
-            let result = try ExecutionFixture.runCycle(database, url: standIn.url)
+            let running = try connection.insertInvocation(
+                trigger: "p3", slot: .sql("date_trunc('minute', now()) - interval '5 minutes'"), status: "running",
+                leaseExpiresAt: .secondsFromNow(-1), executionID: "run-7")
+            let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             #expect(try database.status(tenant: "t1", invocation: running) == "failed")
-            #expect(try scalar(connection, "SELECT NOT enabled AND paused_reason LIKE 'paused after 1 consecutive failure; last error: %' FROM scheduled_triggers") == "t")
+            #expect(try connection.value("SELECT NOT enabled AND paused_reason LIKE 'paused after 1 consecutive failure; last error: %' FROM scheduled_triggers") == "t")
             #expect(logLines(result.stderr, event: "trigger.paused").count == 1)
         }
     }
@@ -98,12 +102,14 @@ struct PolicyPauseTests {
     func enableBySQL() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "p2", pauseAfter: 2, enabled: false)
+            try connection.insertTrigger(
+                id: "p2", cron: "* * * * *", nextRunAt: "2999-01-01T00:00:00Z", enabled: false, payload: #"{"k": "v"}"#,
+                pauseAfter: 2, maxRetries: 0, retryDelay: 10)
             try connection.query("UPDATE scheduled_triggers SET paused_reason = 'paused after 2 consecutive failures; last error: x'")
             try connection.query("UPDATE scheduled_triggers SET description = 'edited'")
-            #expect(try scalar(connection, "SELECT paused_reason IS NOT NULL FROM scheduled_triggers") == "t")
+            #expect(try connection.value("SELECT paused_reason IS NOT NULL FROM scheduled_triggers") == "t")
             try connection.query("UPDATE scheduled_triggers SET enabled = true")
-            #expect(try scalar(connection, "SELECT paused_reason IS NULL FROM scheduled_triggers") == "t")
+            #expect(try connection.value("SELECT paused_reason IS NULL FROM scheduled_triggers") == "t")
         }
     }
 }

@@ -11,27 +11,32 @@ struct PolicyRetentionTests {
     /// finished (by slot) is yesterday's, so all five old finished ones go; h2's only one is
     /// its newest finished, so it stays. Unfinished ones stay whatever their age.
     static func seed(_ connection: borrowing Connection) throws -> (kept: [String], deleted: [String]) {
-        try PolicyFixture.trigger(connection, id: "h1", cron: "0 * * * *")
-        try PolicyFixture.trigger(connection, id: "h2", cron: "0 * * * *")
+        try connection.insertTrigger(
+            id: "h1", cron: "0 * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#, maxRetries: 0,
+            retryDelay: 10)
+        try connection.insertTrigger(
+            id: "h2", cron: "0 * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#, maxRetries: 0,
+            retryDelay: 10)
         var deleted: [String] = []
         for (hour, status) in ["completed", "failed", "cancelled", "skipped", "completed"].enumerated() {
-            deleted.append(try PolicyFixture.invocation(
-                connection, trigger: "h1", slot: "'2026-01-01T00:00:00Z'::timestamptz + interval '\(hour) hours'",
-                status: status, completedAt: "now() - interval '40 days'", createdAt: "now() - interval '40 days'"))
+            deleted.append(try connection.insertInvocation(
+                trigger: "h1", slot: .sql("'2026-01-01T00:00:00Z'::timestamptz + interval '\(hour) hours'"),
+                status: status, createdAt: .sql("now() - interval '40 days'"),
+                completedAt: .sql("now() - interval '40 days'")))
         }
         var kept: [String] = []
-        kept.append(try PolicyFixture.invocation(
-            connection, trigger: "h1", slot: "'2026-01-01T00:00:00Z'::timestamptz - interval '1 hour'", status: "pending",
-            nextAttemptAt: "now() + interval '1 day'", createdAt: "now() - interval '40 days'"))
-        kept.append(try PolicyFixture.invocation(
-            connection, trigger: "h1", slot: "'2026-01-01T00:00:00Z'::timestamptz - interval '2 hours'", status: "running",
-            createdAt: "now() - interval '40 days'", executionID: "run-1", leaseSeconds: 3600))
-        kept.append(try PolicyFixture.invocation(
-            connection, trigger: "h1", slot: "'2026-02-01T00:00:00Z'::timestamptz", status: "completed",
-            completedAt: "now() - interval '1 day'"))
-        kept.append(try PolicyFixture.invocation(
-            connection, trigger: "h2", slot: "'2026-01-01T00:00:00Z'::timestamptz", status: "failed",
-            completedAt: "now() - interval '40 days'", createdAt: "now() - interval '40 days'"))
+        kept.append(try connection.insertInvocation(
+            trigger: "h1", slot: .sql("'2026-01-01T00:00:00Z'::timestamptz - interval '1 hour'"), status: "pending",
+            createdAt: .sql("now() - interval '40 days'"), nextAttemptAt: .sql("now() + interval '1 day'")))
+        kept.append(try connection.insertInvocation(
+            trigger: "h1", slot: .sql("'2026-01-01T00:00:00Z'::timestamptz - interval '2 hours'"), status: "running",
+            createdAt: .sql("now() - interval '40 days'"), leaseExpiresAt: .secondsFromNow(3600), executionID: "run-1"))
+        kept.append(try connection.insertInvocation(
+            trigger: "h1", slot: .sql("'2026-02-01T00:00:00Z'::timestamptz"), status: "completed",
+            completedAt: .sql("now() - interval '1 day'")))
+        kept.append(try connection.insertInvocation(
+            trigger: "h2", slot: .sql("'2026-01-01T00:00:00Z'::timestamptz"), status: "failed",
+            createdAt: .sql("now() - interval '40 days'"), completedAt: .sql("now() - interval '40 days'")))
         return (kept, deleted)
     }
 
@@ -44,7 +49,7 @@ struct PolicyRetentionTests {
             let dry = try database.cli(["prune", "--retention", "30d", "--dry-run"])
             #expect(dry.exitCode == 0, "\(dry)")
             #expect(dry.stdout.contains("would delete 5 finished invocation(s)"), "\(dry)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "9")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "9")
 
             let result = try database.cli(["prune", "--retention", "30d", "--log-format", "json"])
             #expect(result.exitCode == 0, "\(result)")
@@ -53,10 +58,10 @@ struct PolicyRetentionTests {
             #expect(left == Set(kept))
             #expect(Set(deleted).isDisjoint(with: left))
             // The watermark: the latest pruned scheduled slot (04:00, the fifth hour).
-            #expect(try scalar(connection, """
+            #expect(try connection.value("""
                 SELECT to_char(pruned_through AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM scheduled_triggers WHERE id = 'h1'
                 """) == "2026-01-01T04:00:00Z")
-            #expect(try scalar(connection, "SELECT pruned_through IS NULL FROM scheduled_triggers WHERE id = 'h2'") == "t")
+            #expect(try connection.value("SELECT pruned_through IS NULL FROM scheduled_triggers WHERE id = 'h2'") == "t")
             #expect(logLines(result.stderr, event: "invocations.pruned").count == 1)
         }
     }
@@ -66,24 +71,24 @@ struct PolicyRetentionTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             _ = try Self.seed(connection)
-            let keepAll = try runCycle(database, ["--retention", "0"])
+            let keepAll = try database.runCycle(["--retention", "0"])
             #expect(keepAll.exitCode == 0, "\(keepAll)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "9")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending'") == "1")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "9")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending'") == "1")
             let metrics = try ChildProcess.makeScratchDirectory() + "/dispatch_due.prom"
-            let defaults = try runCycle(database, ["--metrics-file", metrics])
+            let defaults = try database.runCycle(["--metrics-file", metrics])
             #expect(defaults.exitCode == 0, "\(defaults)")
             let text = try FileSystem.readText(metrics)
             #expect(text.contains("\ndispatch_due_last_cycle_pruned_invocations 5\n"), "\(text)")
             #expect(text.contains("\ndispatch_due_last_cycle_skipped_overlap 0\n"), "\(text)")
             #expect(text.contains("\ndispatch_due_last_cycle_paused_triggers 0\n"), "\(text)")
             #expect(text.contains("\ndispatch_due_last_cycle_jitter_delay_seconds{stat=\"max\"} 0\n"), "\(text)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "4")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "4")
             #expect(logLines(defaults.stderr, event: "cycle.finished").first?.contains("\"pruned\":5") == true, "\(defaults)")
-            let shorter = try runCycle(database, ["--retention", "12h"])
+            let shorter = try database.runCycle(["--retention", "12h"])
             #expect(shorter.exitCode == 0)
             // Yesterday's is h1's newest finished one: kept whatever the retention.
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "4")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "4")
         }
     }
 
@@ -106,13 +111,13 @@ struct PolicyRetentionTests {
                 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at)
                 VALUES ('t2', 'due', 'p', 'a', 'due now', now() - interval '1 minute')
                 """)
-            let result = try runCycle(database, ["--record-only"])
+            let result = try database.runCycle(["--record-only"])
             #expect(result.exitCode == 0, "\(result)")
             let failures = logLines(result.stderr, event: "retention.failed")
             #expect(failures.count == 1, "\(result.stderr)")
             #expect(failures.first?.contains("deletes refused by the test") == true)
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE tenant_id = 't2'") == "1")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "10")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE tenant_id = 't2'") == "1")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "10")
         }
     }
 
@@ -160,7 +165,9 @@ struct PolicyRetentionTests {
             let standIn = try StandIn(postAnswer: "accept-no-run-id")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try PolicyFixture.trigger(connection, id: "k1", cron: "0 * * * *", overlap: "skip")
+            try connection.insertTrigger(
+                id: "k1", cron: "0 * * * *", nextRunAt: "2999-01-01T00:00:00Z", payload: #"{"k": "v"}"#,
+                overlap: "skip", maxRetries: 0, retryDelay: 10)
             // Four hourly slots, nothing unfinished: `skip` records the first, the other three come
             // due while it is unfinished (pending), so they are skipped.
             let result = try ChildProcess.run(
@@ -184,24 +191,24 @@ struct PolicyRetentionTests {
                 INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, run_at)
                 VALUES ('t1', 'once', 'proj', 'agent', 'once', '2026-01-01T00:00:00Z')
                 """)
-            try PolicyFixture.invocation(
-                connection, trigger: "once", slot: "'2026-01-01T00:00:00Z'", status: "completed",
-                completedAt: "now() - interval '40 days'", createdAt: "now() - interval '40 days'")
+            try connection.insertInvocation(
+                trigger: "once", slot: .sql("'2026-01-01T00:00:00Z'"), status: "completed",
+                createdAt: .sql("now() - interval '40 days'"), completedAt: .sql("now() - interval '40 days'"))
             // A later run-now, so the slot's row is not the newest finished one and may go.
-            try PolicyFixture.invocation(
-                connection, trigger: "once", slot: "'2026-01-02T00:00:00Z'", status: "completed", key: "manual_once_x",
-                completedAt: "now() - interval '40 days'", createdAt: "now() - interval '40 days'")
+            try connection.insertInvocation(
+                trigger: "once", slot: .sql("'2026-01-02T00:00:00Z'"), status: "completed", key: "manual_once_x",
+                createdAt: .sql("now() - interval '40 days'"), completedAt: .sql("now() - interval '40 days'"))
             #expect(try database.cli(["prune"]).stdout.contains("deleted 1 "))
             #expect(try database.cli(["triggers", "disable", "once", "--tenant", "t1"]).exitCode == 0)
             #expect(try database.cli(["triggers", "enable", "once", "--tenant", "t1"]).exitCode == 0)
-            #expect(try scalar(connection, "SELECT next_run_at IS NULL FROM scheduled_triggers") == "t")
+            #expect(try connection.value("SELECT next_run_at IS NULL FROM scheduled_triggers") == "t")
             // And the heal, for a writer that enables it with SQL.
             try connection.query("UPDATE scheduled_triggers SET enabled = false")
             try connection.query("UPDATE scheduled_triggers SET enabled = true")
-            let cycle = try runCycle(database)
+            let cycle = try database.runCycle()
             #expect(cycle.exitCode == 0, "\(cycle)")
-            #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "1")
-            #expect(try scalar(connection, "SELECT next_run_at IS NULL FROM scheduled_triggers") == "t")
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "1")
+            #expect(try connection.value("SELECT next_run_at IS NULL FROM scheduled_triggers") == "t")
         }
     }
 }

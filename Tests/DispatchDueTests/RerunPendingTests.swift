@@ -9,13 +9,14 @@ import Testing
 @Suite("invocations rerun while a run of the slot is unfinished", .requiresDatabase)
 struct RerunPendingTests {
     static func seed(_ db: TestDatabase) throws {
-        try db.insertTrigger(tenant: "acme", id: "t1", nextRunAt: "2030-01-01T00:00:00Z")
-        try db.insertInvocation(
+        try db.connect().insertTrigger(
+            tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: "2030-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
+        try db.connect().insertInvocation(
             tenant: "acme", id: "failed", trigger: "t1", slot: "2024-01-01T00:00:00Z", status: "failed",
-            key: "sched_t1_2024-01-01T00:00:00.000Z")
-        try db.insertInvocation(
+            key: "sched_t1_2024-01-01T00:00:00.000Z", attempt: 2, completedAt: .null)
+        try db.connect().insertInvocation(
             tenant: "acme", id: "failed-too", trigger: "t1", slot: "2024-01-01T00:00:00Z", status: "failed",
-            key: "sched_t1_2024-01-01T00:00:00.000Z_manual")
+            key: "sched_t1_2024-01-01T00:00:00.000Z_manual", attempt: 2, completedAt: .null)
     }
 
     static func slotCount(_ db: TestDatabase) throws -> String? {

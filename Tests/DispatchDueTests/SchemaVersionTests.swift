@@ -14,7 +14,7 @@ struct SchemaVersionTests {
     static func newerDatabase() throws -> TestDatabase {
         let database = try TestDatabase.create()
         let connection = try database.connect()
-        try insertTrigger(connection, id: "due", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
+        try connection.insertTrigger(id: "due", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
         try connection.query(
             "INSERT INTO schema_migrations (name, version, checksum) VALUES ($1, 9999, 'unknown-checksum')", [future])
         return database
@@ -26,19 +26,19 @@ struct SchemaVersionTests {
     func runRefusesNewer() throws {
         let database = try Self.newerDatabase()
         defer { database.drop() }
-        let run = try runCycle(database)
+        let run = try database.runCycle()
         #expect(run.exitCode == 1, "\(run)")
         #expect(run.stderr.contains(Self.future), "\(run.stderr)")
         #expect(run.stderr.contains("version 9999"), "\(run.stderr)")
         #expect(run.stderr.contains("this binary's \(Self.binaryVersion)"), "\(run.stderr)")
-        let dryRun = try runCycle(database, ["--dry-run"])
+        let dryRun = try database.runCycle(["--dry-run"])
         #expect(dryRun.exitCode == 1, "\(dryRun)")
         let backfill = try database.cli(["backfill", "--from", "2020-01-01T00:00:00Z", "--dry-run"])
         #expect(backfill.exitCode == 1, "\(backfill)")
         #expect(backfill.stderr.contains(Self.future), "\(backfill.stderr)")
         let connection = try database.connect()
-        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations") == "0")
-        #expect(try scalar(connection, "SELECT next_run_at = '2020-01-01T00:00:00Z' FROM scheduled_triggers") == "t")
+        #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "0")
+        #expect(try connection.value("SELECT next_run_at = '2020-01-01T00:00:00Z' FROM scheduled_triggers") == "t")
     }
 
     @Test("migrate names the migration it does not know and exits 1; --status lists it as unknown")
@@ -73,8 +73,8 @@ struct SchemaVersionTests {
             let connection = try database.connect()
             let newest = try #require(try Migrator.embedded().migrations.last?.name)
             try connection.query("DELETE FROM schema_migrations WHERE name = $1", [newest])
-            let remaining = try scalar(connection, "SELECT count(*) FROM schema_migrations")
-            let run = try runCycle(database)
+            let remaining = try connection.value("SELECT count(*) FROM schema_migrations")
+            let run = try database.runCycle()
             #expect(run.exitCode == 1, "\(run)")
             #expect(run.stderr.contains("dispatch-due migrate"), "\(run.stderr)")
             // With others still recorded the message names the missing one; with none, the schema is missing.
@@ -84,7 +84,7 @@ struct SchemaVersionTests {
             try connection.query("DROP FUNCTION scheduled_triggers_reset_schedule()")
             try connection.query("DELETE FROM schema_migrations")  // every migration applies again, in order
             #expect(try MigrationTests.migrate(database).exitCode == 0)
-            #expect(try runCycle(database).exitCode == 0)
+            #expect(try database.runCycle().exitCode == 0)
         }
     }
 
@@ -95,8 +95,8 @@ struct SchemaVersionTests {
             let versions = try SchemaCheck.embedded().versions(on: connection, serverTimeoutSeconds: 90)
             #expect(versions.isCurrent)
             #expect(versions.database == Self.binaryVersion && versions.binary == Self.binaryVersion)
-            #expect(try scalar(connection, "SHOW statement_timeout") == "90s")
-            #expect(try scalar(connection, "SHOW lock_timeout") == "90s")
+            #expect(try connection.value("SHOW statement_timeout") == "90s")
+            #expect(try connection.value("SHOW lock_timeout") == "90s")
         }
     }
 }

@@ -24,39 +24,48 @@ struct StatusTests {
                    dueTriggers: 0, runnableInvocations: 0, oldestLag: 0),
         StatusCase(
             name: "a trigger due 10 minutes ago is over a 60 s limit",
-            setup: { try Ops.insertTrigger($0, id: "late", cron: "* * * * *", nextRunAtSQL: "now() - interval '10 minutes'") },
+            setup: { try $0.insertTrigger(
+                id: "late", cron: "* * * * *", nextRunAt: .sql("now() - interval '10 minutes'")) },
             maxLag: 60, exitCode: 1, dueTriggers: 1, runnableInvocations: 0, oldestLag: 600),
         StatusCase(
             name: "the same trigger is within a 1 hour limit",
-            setup: { try Ops.insertTrigger($0, id: "late", cron: "* * * * *", nextRunAtSQL: "now() - interval '10 minutes'") },
+            setup: { try $0.insertTrigger(
+                id: "late", cron: "* * * * *", nextRunAt: .sql("now() - interval '10 minutes'")) },
             maxLag: 3600, exitCode: 0, dueTriggers: 1, runnableInvocations: 0, oldestLag: 600),
         StatusCase(
             name: "a disabled trigger is not due",
             setup: {
-                try Ops.insertTrigger(
-                    $0, id: "off", cron: "* * * * *", nextRunAtSQL: "now() - interval '10 minutes'", enabled: false)
+                try $0.insertTrigger(
+                    id: "off", cron: "* * * * *", nextRunAt: .sql("now() - interval '10 minutes'"), enabled: false)
             },
             maxLag: 60, exitCode: 0, dueTriggers: 0, runnableInvocations: 0, oldestLag: 0),
         StatusCase(
             name: "a trigger due in the future is not due",
-            setup: { try Ops.insertTrigger($0, id: "soon", cron: "* * * * *", nextRunAtSQL: "now() + interval '1 minute'") },
+            setup: { try $0.insertTrigger(
+                id: "soon", cron: "* * * * *", nextRunAt: .sql("now() + interval '1 minute'")) },
             maxLag: 0, exitCode: 0, dueTriggers: 0, runnableInvocations: 0, oldestLag: 0),
         StatusCase(
             name: "a pending invocation created 5 minutes ago lags from created_at",
-            setup: { try Ops.insertInvocation($0, id: "i1", createdSQL: "now() - interval '5 minutes'") },
+            setup: { try $0.insertInvocation(
+                id: "i1", trigger: "t", slot: .sql("now() - interval '5 minutes'"), key: "key-i1",
+                createdAt: .sql("now() - interval '5 minutes'"), payload: nil) },
             maxLag: 60, exitCode: 1, dueTriggers: 0, runnableInvocations: 1, oldestLag: 300),
         StatusCase(
             name: "a retry lags from next_attempt_at, not created_at",
             setup: {
-                try Ops.insertInvocation(
-                    $0, id: "i1", createdSQL: "now() - interval '2 hours'", nextAttemptSQL: "now() - interval '2 minutes'")
+                try $0.insertInvocation(
+                    id: "i1", trigger: "t", slot: .sql("now() - interval '2 hours'"), key: "key-i1",
+                    createdAt: .sql("now() - interval '2 hours'"), nextAttemptAt: .sql("now() - interval '2 minutes'"),
+                    payload: nil)
             },
             maxLag: 600, exitCode: 0, dueTriggers: 0, runnableInvocations: 1, oldestLag: 120),
         StatusCase(
             name: "a retry waiting for its time is not runnable",
             setup: {
-                try Ops.insertInvocation(
-                    $0, id: "i1", createdSQL: "now() - interval '2 hours'", nextAttemptSQL: "now() + interval '5 minutes'")
+                try $0.insertInvocation(
+                    id: "i1", trigger: "t", slot: .sql("now() - interval '2 hours'"), key: "key-i1",
+                    createdAt: .sql("now() - interval '2 hours'"), nextAttemptAt: .sql("now() + interval '5 minutes'"),
+                    payload: nil)
             },
             maxLag: 60, exitCode: 0, dueTriggers: 0, runnableInvocations: 0, oldestLag: 0),
         StatusCase(
@@ -64,18 +73,26 @@ struct StatusTests {
             setup: {
                 // Running under a live lease (being posted); an expired one would be a crashed
                 // dispatcher's, runnable again (StatusAbandonedTests).
-                try Ops.insertInvocation(
-                    $0, id: "r", status: "running", createdSQL: "now() - interval '1 hour'", leaseSQL: "now() + interval '10 minutes'")
-                try Ops.insertInvocation($0, id: "c", status: "completed", createdSQL: "now() - interval '1 hour'")
-                try Ops.insertInvocation($0, id: "f", status: "failed", createdSQL: "now() - interval '1 hour'")
+                try $0.insertInvocation(
+                    id: "r", trigger: "t", slot: .sql("now() - interval '1 hour'"), status: "running", key: "key-r",
+                    createdAt: .sql("now() - interval '1 hour'"), leaseExpiresAt: .sql("now() + interval '10 minutes'"),
+                    payload: nil)
+                try $0.insertInvocation(
+                    id: "c", trigger: "t", slot: .sql("now() - interval '1 hour'"), status: "completed", key: "key-c",
+                    createdAt: .sql("now() - interval '1 hour'"), completedAt: .null, payload: nil)
+                try $0.insertInvocation(
+                    id: "f", trigger: "t", slot: .sql("now() - interval '1 hour'"), status: "failed", key: "key-f",
+                    createdAt: .sql("now() - interval '1 hour'"), completedAt: .null, payload: nil)
             },
             maxLag: 60, exitCode: 0, dueTriggers: 0, runnableInvocations: 0, oldestLag: 0),
         StatusCase(
             name: "the oldest lag is the larger of trigger and invocation",
             setup: {
-                try Ops.insertTrigger($0, id: "late", cron: "* * * * *", nextRunAtSQL: "now() - interval '3 minutes'")
-                try Ops.insertTrigger($0, id: "later", cron: "* * * * *", nextRunAtSQL: "now() - interval '1 minute'")
-                try Ops.insertInvocation($0, id: "i1", createdSQL: "now() - interval '7 minutes'")
+                try $0.insertTrigger(id: "late", cron: "* * * * *", nextRunAt: .sql("now() - interval '3 minutes'"))
+                try $0.insertTrigger(id: "later", cron: "* * * * *", nextRunAt: .sql("now() - interval '1 minute'"))
+                try $0.insertInvocation(
+                    id: "i1", trigger: "t", slot: .sql("now() - interval '7 minutes'"), key: "key-i1",
+                    createdAt: .sql("now() - interval '7 minutes'"), payload: nil)
             },
             maxLag: 400, exitCode: 1, dueTriggers: 2, runnableInvocations: 1, oldestLag: 420),
     ]
@@ -106,18 +123,31 @@ struct StatusTests {
     func countsAndErrors() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try Ops.insertInvocation(connection, id: "p1")
-            try Ops.insertInvocation(connection, id: "p2", nextAttemptSQL: "now() + interval '1 hour'")
-            try Ops.insertInvocation(connection, id: "r1", status: "running", leaseSQL: "now() + interval '10 minutes'")
-            try Ops.insertInvocation(connection, id: "c1", status: "completed")
-            try Ops.insertInvocation(connection, id: "c2", status: "completed")
-            try Ops.insertInvocation(connection, id: "c3", status: "completed")
-            try Ops.insertInvocation(connection, id: "x1", status: "cancelled")
-            try Ops.insertTrigger(connection, tenant: "acme", id: "nightly", cron: "0 24 * * *",
-                                  scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
-            try Ops.insertTrigger(connection, tenant: "acme", id: "zoned", cron: "0 9 * * *",
-                                  scheduleError: "unknown time zone Mars/Olympus")
-            try Ops.insertTrigger(connection, tenant: "acme", id: "fine", cron: "0 9 * * *")
+            try connection.insertInvocation(id: "p1", trigger: "t", slot: .now, key: "key-p1", payload: nil)
+            try connection.insertInvocation(
+                id: "p2", trigger: "t", slot: .now, key: "key-p2", nextAttemptAt: .sql("now() + interval '1 hour'"),
+                payload: nil)
+            try connection.insertInvocation(
+                id: "r1", trigger: "t", slot: .now, status: "running", key: "key-r1",
+                leaseExpiresAt: .sql("now() + interval '10 minutes'"), payload: nil)
+            try connection.insertInvocation(
+                id: "c1", trigger: "t", slot: .now, status: "completed", key: "key-c1", completedAt: .null,
+                payload: nil)
+            try connection.insertInvocation(
+                id: "c2", trigger: "t", slot: .now, status: "completed", key: "key-c2", completedAt: .null,
+                payload: nil)
+            try connection.insertInvocation(
+                id: "c3", trigger: "t", slot: .now, status: "completed", key: "key-c3", completedAt: .null,
+                payload: nil)
+            try connection.insertInvocation(
+                id: "x1", trigger: "t", slot: .now, status: "cancelled", key: "key-x1", completedAt: .null,
+                payload: nil)
+            try connection.insertTrigger(
+                tenant: "acme", id: "nightly", cron: "0 24 * * *",
+                scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
+            try connection.insertTrigger(
+                tenant: "acme", id: "zoned", cron: "0 9 * * *", scheduleError: "unknown time zone Mars/Olympus")
+            try connection.insertTrigger(tenant: "acme", id: "fine", cron: "0 9 * * *")
 
             let json = try ChildProcess.run("dispatch-due", ["status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
             #expect(json.exitCode == 0, "\(json)")

@@ -253,12 +253,16 @@ struct TriggersCommandTests {
             let schedule = example.cron.isEmpty ? ["--at", "2020-03-01T00:00:30Z"] : ["--cron", example.cron, "--tz", example.zone]
             #expect(try db.cli(baseAdd() + schedule).exitCode == 0)
             for (index, slot) in example.pending.enumerated() {
-                try db.insertInvocation(tenant: "acme", id: "p\(index)", trigger: "t1", slot: slot, status: "pending")
+                try db.connect().insertInvocation(
+                    tenant: "acme", id: "p\(index)", trigger: "t1", slot: SQLTime.at(slot), status: "pending",
+                    key: "key_" + "p\(index)", attempt: 2)
             }
-            try db.insertInvocation(tenant: "acme", id: "done", trigger: "t1", slot: "2020-01-05T00:00:07Z", status: "completed")
-            try db.insertInvocation(
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "done", trigger: "t1", slot: "2020-01-05T00:00:07Z", status: "completed",
+                key: "key_done", attempt: 2, completedAt: .null)
+            try db.connect().insertInvocation(
                 tenant: "acme", id: "busy", trigger: "t1", slot: "2020-01-06T00:00:07Z", status: "running",
-                executionID: "exec-1", leaseExpiresInSeconds: 60)
+                key: "key_busy", attempt: 2, leaseExpiresAt: .secondsFromNow(60), executionID: "exec-1")
 
             let result = try db.cli(["triggers", "update", "t1", "--tenant", "acme"] + example.update)
             #expect(result.exitCode == 0, "\(result)")
@@ -282,8 +286,11 @@ struct TriggersCommandTests {
     @Test("update: other fields leave next_run_at and pending invocations alone")
     func updateFieldsOnly() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: "2020-01-01T00:00:00Z")
-            try db.insertInvocation(tenant: "acme", id: "p", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: "2020-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "p", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending", key: "key_p",
+                attempt: 2)
             let result = try db.cli([
                 "triggers", "update", "t1", "--tenant", "acme", "--name", "renamed", "--payload", #"{"x": 2}"#,
                 "--max-retries", "0", "--description", "now described",
@@ -326,8 +333,11 @@ struct TriggersCommandTests {
     @Test("update: bad input exits 64 and changes nothing", arguments: badUpdates)
     func updateRejects(_ example: BadInput) throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", nextRunAt: "2030-01-01T00:00:00Z")
-            try db.insertInvocation(tenant: "acme", id: "p", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: "2030-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "p", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending", key: "key_p",
+                attempt: 2)
             let before = try db.snapshot()
             let result = try db.cli(["triggers", "update", "t1", "--tenant", "acme"] + example.arguments)
             #expect(result.exitCode == 64, "\(result)")
@@ -342,7 +352,9 @@ struct TriggersCommandTests {
     func enableFromNow() throws {
         try withTestDatabase { db in
             // Disabled long ago with a stale next_run_at: enabling must not fire 2020's slot.
-            try db.insertTrigger(tenant: "acme", id: "t1", cron: "*/5 * * * *", enabled: false, nextRunAt: "2020-01-01T00:00:00Z")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "*/5 * * * *", nextRunAt: "2020-01-01T00:00:00Z", enabled: false,
+                payload: #"{"k": "v"}"#)
             let result = try db.cli(["triggers", "enable", "t1", "--tenant", "acme"])
             #expect(result.exitCode == 0, "\(result)")
             // The first multiple of five minutes strictly after the clock of the enabling transaction.
@@ -361,7 +373,8 @@ struct TriggersCommandTests {
     @Test("enable: an enabled trigger is left as it is")
     func enableEnabled() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", nextRunAt: "2020-01-01T00:00:00Z")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: "2020-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
             let before = try db.snapshot()
             let result = try db.cli(["triggers", "enable", "t1", "--tenant", "acme"])
             #expect(result.exitCode == 0, "\(result)")
@@ -373,9 +386,15 @@ struct TriggersCommandTests {
     @Test("enable: a one-time trigger fires once however late, unless its slot was recorded")
     func enableOneTime() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "late", cron: nil, runAt: "2020-06-01T12:00:00Z", enabled: false)
-            try db.insertTrigger(tenant: "acme", id: "done", cron: nil, runAt: "2020-06-01T12:00:00Z", enabled: false)
-            try db.insertInvocation(tenant: "acme", id: "i", trigger: "done", slot: "2020-06-01T12:00:00Z", status: "cancelled")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "late", cron: nil, runAt: "2020-06-01T12:00:00Z", enabled: false,
+                payload: #"{"k": "v"}"#)
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "done", cron: nil, runAt: "2020-06-01T12:00:00Z", enabled: false,
+                payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "i", trigger: "done", slot: "2020-06-01T12:00:00Z", status: "cancelled",
+                key: "key_i", attempt: 2, completedAt: .null)
             #expect(try db.cli(["triggers", "enable", "late", "--tenant", "acme"]).exitCode == 0)
             #expect(try db.nextRunAt(tenant: "acme", trigger: "late") == "2020-06-01T12:00:00Z")
             #expect(try db.cli(["triggers", "enable", "done", "--tenant", "acme"]).exitCode == 0)
@@ -388,7 +407,8 @@ struct TriggersCommandTests {
     @Test("enable: a stored schedule that cannot be computed is enabled with a schedule_error")
     func enableBrokenSchedule() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", cron: "0 0 * * *", zone: "Bad/Zone", enabled: false)
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 * * *", zone: "Bad/Zone", enabled: false, payload: #"{"k": "v"}"#)
             let result = try db.cli(["triggers", "enable", "t1", "--tenant", "acme"])
             #expect(result.exitCode == 0, "\(result)")
             #expect(result.stderr.contains("Bad/Zone"), "\(result.stderr)")
@@ -400,13 +420,20 @@ struct TriggersCommandTests {
     /// Seeds the same trigger id in two tenants, each with pending, running and finished invocations.
     func seedTwoTenants(_ db: TestDatabase) throws {
         for tenant in ["acme", "globex"] {
-            try db.insertTrigger(tenant: tenant, id: "t1", nextRunAt: "2030-01-01T00:00:00Z")
-            try db.insertInvocation(tenant: tenant, id: "p1", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending")
-            try db.insertInvocation(tenant: tenant, id: "p2", trigger: "t1", slot: "2020-01-02T00:00:00Z", status: "pending")
-            try db.insertInvocation(
-                tenant: tenant, id: "r", trigger: "t1", slot: "2020-01-03T00:00:00Z", status: "running",
-                executionID: "exec", leaseExpiresInSeconds: 60)
-            try db.insertInvocation(tenant: tenant, id: "c", trigger: "t1", slot: "2019-12-31T00:00:00Z", status: "completed")
+            try db.connect().insertTrigger(
+                tenant: tenant, id: "t1", cron: "0 0 * * *", nextRunAt: "2030-01-01T00:00:00Z", payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: tenant, id: "p1", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending", key: "key_p1",
+                attempt: 2)
+            try db.connect().insertInvocation(
+                tenant: tenant, id: "p2", trigger: "t1", slot: "2020-01-02T00:00:00Z", status: "pending", key: "key_p2",
+                attempt: 2)
+            try db.connect().insertInvocation(
+                tenant: tenant, id: "r", trigger: "t1", slot: "2020-01-03T00:00:00Z", status: "running", key: "key_r",
+                attempt: 2, leaseExpiresAt: .secondsFromNow(60), executionID: "exec")
+            try db.connect().insertInvocation(
+                tenant: tenant, id: "c", trigger: "t1", slot: "2019-12-31T00:00:00Z", status: "completed", key: "key_c",
+                attempt: 2, completedAt: .null)
         }
     }
 
@@ -453,8 +480,11 @@ struct TriggersCommandTests {
     @Test("a trigger of another tenant, or an unknown id, is not found (exit 1) and nothing changes", arguments: idCommands)
     func otherTenant(_ command: [String]) throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", enabled: false, nextRunAt: nil)
-            try db.insertInvocation(tenant: "acme", id: "p1", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 * * *", nextRunAt: nil, enabled: false, payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "p1", trigger: "t1", slot: "2020-01-01T00:00:00Z", status: "pending", key: "key_p1",
+                attempt: 2)
             let before = try db.snapshot()
             let result = try db.cli(["triggers"] + command + ["--tenant", "globex"])
             #expect(result.exitCode == 1, "\(result)")
@@ -466,7 +496,7 @@ struct TriggersCommandTests {
     @Test("an id command without --tenant is a usage error", arguments: [["show", "t1"], ["disable", "t1"], ["delete", "t1"]])
     func tenantRequired(_ command: [String]) throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1")
+            try db.connect().insertTrigger(tenant: "acme", id: "t1", cron: "0 0 * * *", payload: #"{"k": "v"}"#)
             let before = try db.snapshot()
             let result = try db.cli(["triggers"] + command)
             #expect(result.exitCode == 64, "\(result)")
@@ -480,12 +510,21 @@ struct TriggersCommandTests {
     @Test("list: filters by tenant, project and agent; shows next run, last status and schedule error")
     func list() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", cron: "0 0 1 1 *", zone: "Asia/Tokyo", nextRunAt: "2030-12-31T15:00:00Z")
-            try db.insertTrigger(tenant: "acme", id: "t2", cron: "bogus", nextRunAt: nil)
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 0 1 1 *", zone: "Asia/Tokyo", nextRunAt: "2030-12-31T15:00:00Z",
+                payload: #"{"k": "v"}"#)
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t2", cron: "bogus", nextRunAt: nil, payload: #"{"k": "v"}"#)
             try db.execute("UPDATE scheduled_triggers SET schedule_error = 'cron expression needs 5 fields', agent_id = 'other' WHERE id = 't2'")
-            try db.insertTrigger(tenant: "globex", id: "t3", nextRunAt: "2030-01-01T00:00:00Z")
-            try db.insertInvocation(tenant: "acme", id: "old", trigger: "t1", slot: "2028-12-31T15:00:00Z", status: "completed")
-            try db.insertInvocation(tenant: "acme", id: "new", trigger: "t1", slot: "2029-12-31T15:00:00Z", status: "failed")
+            try db.connect().insertTrigger(
+                tenant: "globex", id: "t3", cron: "0 0 * * *", nextRunAt: "2030-01-01T00:00:00Z",
+                payload: #"{"k": "v"}"#)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "old", trigger: "t1", slot: "2028-12-31T15:00:00Z", status: "completed",
+                key: "key_old", attempt: 2, completedAt: .null)
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "new", trigger: "t1", slot: "2029-12-31T15:00:00Z", status: "failed",
+                key: "key_new", attempt: 2, completedAt: .null)
 
             let table = try db.cli(["triggers", "list", "--tenant", "acme"])
             #expect(table.exitCode == 0, "\(table)")
@@ -525,7 +564,9 @@ struct TriggersCommandTests {
     @Test("show: the trigger in full, --json with the upcoming slots")
     func show() throws {
         try withTestDatabase { db in
-            try db.insertTrigger(tenant: "acme", id: "t1", cron: "0 12 * * *", zone: "UTC", nextRunAt: "2030-01-01T12:00:00Z")
+            try db.connect().insertTrigger(
+                tenant: "acme", id: "t1", cron: "0 12 * * *", zone: "UTC", nextRunAt: "2030-01-01T12:00:00Z",
+                payload: #"{"k": "v"}"#)
             let text = try db.cli(["triggers", "show", "t1", "--tenant", "acme"])
             #expect(text.exitCode == 0, "\(text)")
             #expect(text.stdout.contains("2030-01-01T12:00:00Z"))

@@ -21,20 +21,20 @@ struct TriggersEndToEndTests {
             }
             // Runs already recorded (queued) for the two that are about to be stopped.
             for id in ["stop", "gone"] {
-                try db.insertInvocation(
+                try db.connect().insertInvocation(
                     tenant: "acme", id: "queued-\(id)", trigger: id, slot: "2019-12-31T00:00:00Z", status: "pending",
-                    key: "sched_\(id)_2019-12-31T00:00:00.000Z")
+                    key: "sched_\(id)_2019-12-31T00:00:00.000Z" ?? "key_" + "queued-\(id)", attempt: 2)
             }
             // A failed run of the kept trigger, to rerun.
-            try db.insertInvocation(
+            try db.connect().insertInvocation(
                 tenant: "acme", id: "failed-keep", trigger: "keep", slot: "2019-12-31T00:00:00Z", status: "failed",
-                key: "sched_keep_2019-12-31T00:00:00.000Z")
+                key: "sched_keep_2019-12-31T00:00:00.000Z", attempt: 2, completedAt: .null)
 
             #expect(try db.cli(["triggers", "disable", "stop", "--tenant", "acme"]).exitCode == 0)
             #expect(try db.cli(["triggers", "delete", "gone", "--tenant", "acme"]).exitCode == 0)
             #expect(try db.cli(["invocations", "rerun", "failed-keep", "--tenant", "acme"]).exitCode == 0)
 
-            let cycle = try ExecutionFixture.runCycle(db, url: standIn.url)
+            let cycle = try db.runCycle(endpoint: standIn.url)
             #expect(cycle.exitCode == 0, "\(cycle)")
             // Idempotency-Key is {idempotency_key}-{attempt} (contract §4).
             let keys = standIn.posts().compactMap { $0.header("idempotency-key") }.sorted()
