@@ -152,7 +152,7 @@ struct ArgumentSafetyTests {
         let (listener, port) = Self.silentListener()
         defer { close(listener) }
         let arguments = ["run", "--connect-timeout", "60"] + example.arguments.map { $0.replacing("PORT", with: String(port)) }
-        let process = try ChildProcess("dispatch-due", arguments, environment: ExecutionFixture.environment([:]))
+        let process = try ChildProcess("dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment([:]))
         defer {
             process.send(SIGKILL)
             _ = process.wait()

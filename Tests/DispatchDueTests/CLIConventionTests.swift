@@ -114,8 +114,7 @@ struct CLIConventionTests {
     @Test("migrate --status --json: every migration with its state and applied_at in milliseconds", .requiresDatabase)
     func migrateStatusJSON() throws {
         try withTestDatabase { database in
-            let result = try ChildProcess.run(
-                "dispatch-due", ["migrate", "--status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["migrate", "--status", "--json"])
             #expect(result.exitCode == 0, "\(result)")
             let object = try JSONValue.parse(result.stdout.trimmingNewline)
             guard case .array(let items)? = object["migrations"] else { Issue.record("no migrations array: \(result.stdout)"); return }
@@ -125,7 +124,7 @@ struct CLIConventionTests {
                 #expect(item["applied_at"]?.stringValue.map(Self.isMillisecondInstant) == true, "\(item)")
             }
             // --json without --status is a usage error.
-            let alone = try ChildProcess.run("dispatch-due", ["migrate", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            let alone = try database.dispatchDue(["migrate", "--json"])
             #expect(alone.exitCode == 64)
         }
     }
@@ -134,11 +133,8 @@ struct CLIConventionTests {
     func dryRunJSON() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try connection.insertTrigger(
-                id: "once", runAt: .sql("timestamptz '2026-03-08 07:00:00Z'"),
-                nextRunAt: .sql("timestamptz '2026-03-08 07:00:00Z'"))
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--dry-run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            try connection.insertTrigger(tenant: "tenant-ops", id: "once", runAt: "2026-03-08T07:00:00Z", nextRunAt: "2026-03-08T07:00:00Z")
+            let result = try database.dispatchDue(["run", "--dry-run", "--json"])
             #expect(result.exitCode == 0, "\(result)")
             let objects = try result.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
             let record = objects.first { $0["action"]?.stringValue == "record" }
@@ -150,7 +146,7 @@ struct CLIConventionTests {
             let recorded = try connection.value("SELECT count(*) FROM scheduled_trigger_invocations")
             #expect(recorded == "0")
             // --json without --dry-run is a usage error.
-            let alone = try ChildProcess.run("dispatch-due", ["run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            let alone = try database.dispatchDue(["run", "--json"])
             #expect(alone.exitCode == 64, "\(alone)")
         }
     }

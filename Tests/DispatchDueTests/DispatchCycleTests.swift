@@ -216,7 +216,7 @@ struct DispatchCycleTests {
             try connection.insertTrigger(id: "other", cron: "0 * * * *", nextRunAt: "2099-01-01T00:00:00Z")
             let arguments = ["backfill", "--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T05:00:00Z",
                              "--trigger", "hourly", "--log-format", "json", "--dry-run"]
-            let dry = try ChildProcess.run("dispatch-due", arguments, extraEnvironment: ["DATABASE_URL": database.url])
+            let dry = try database.dispatchDue(arguments)
             #expect(dry.exitCode == 0, "\(dry)")
             #expect(dry.stdout.contains("t1/hourly: would record 6 of 6 slot(s)"))
             #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "0")
@@ -282,8 +282,7 @@ struct DispatchCycleTests {
         try withTestDatabase { database in
             let connection = try database.connect()
             try connection.insertTrigger(id: "hourly", cron: "0 * * * *", nextRunAt: "2099-01-01T00:00:00Z")
-            let result = try ChildProcess.run(
-                "dispatch-due", ["backfill"] + arguments, extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["backfill"] + arguments)
             #expect(result.exitCode == 64, "\(result)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
             #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "0")
@@ -296,7 +295,7 @@ struct DispatchCycleTests {
             let connection = try database.connect()
             try connection.insertTrigger(id: "due", cron: "0 0 1 1 *", nextRunAt: "2026-01-01T00:00:00Z")
             try connection.insertTrigger(id: "new", cron: "0 0 1 1 *")
-            let result = try ChildProcess.run("dispatch-due", ["run", "--dry-run"], extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--dry-run"])
             #expect(result.exitCode == 0, "\(result)")
             #expect(result.stdout.contains("would record t1/due slot 2026-01-01T00:00:00Z"))
             #expect(result.stdout.contains("would schedule t1/new at"))

@@ -99,8 +99,8 @@ struct ExecutionInterruptedStatementTests {
             try blocker.query("LOCK TABLE scheduled_trigger_invocations IN SHARE ROW EXCLUSIVE MODE")
             let dispatcher = try ChildProcess(
                 "dispatch-due", ["run", "--log-format", "json"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
                 ]))
             let start = monotonicSeconds()
             var waiting = "0"

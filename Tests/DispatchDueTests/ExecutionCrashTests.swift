@@ -21,8 +21,8 @@ struct ExecutionCrashTests {
             try ExecutionFixture.trigger(connection, id: "trgB")
             try ExecutionFixture.invocations(connection, trigger: "trgA", count: total / 2)
             try ExecutionFixture.invocations(connection, trigger: "trgB", count: total / 2)
-            let environment = ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            let environment = ChildProcess.dispatcherEnvironment([
+                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
             ])
             let arguments = ["run", "--log-format", "json", "--concurrency", "16"]
 

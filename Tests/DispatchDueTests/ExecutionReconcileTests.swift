@@ -53,7 +53,7 @@ struct ExecutionReconcileTests {
             #expect(requests.count == 1)
             #expect(requests.first?.method == "GET")
             #expect(requests.first?.path == "/run/api/executions/run-x")
-            #expect(requests.first?.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
+            #expect(requests.first?.header("authorization") == "Bearer \(testAPIKey)")
             #expect(requests.first?.header("x-inkeep-tenant-id") == "t1")
             #expect(requests.first?.header("x-inkeep-project-id") == "proj1")
             #expect(requests.first?.header("x-inkeep-agent-id") == "agent1")

@@ -75,7 +75,7 @@ struct ExecutionTests {
             }
             if expected.status == "completed" || expected.status == "failed" { #expect(try row.bool("completed_at_set")) }
             if expected.status == "running" || expected.status == "completed" { #expect(try row.bool("started")) }
-            #expect(!result.stdout.contains(ExecutionFixture.apiKey) && !result.stderr.contains(ExecutionFixture.apiKey))
+            #expect(!result.stdout.contains(testAPIKey) && !result.stderr.contains(testAPIKey))
         }
     }
 
@@ -118,7 +118,7 @@ struct ExecutionTests {
             // ?ref= percent-encoded: '/', ' ' and '&' must not leak into the query syntax.
             #expect(first.query == "ref=feature%2Fa%20b%26c")
             #expect(second.query == "ref=main")
-            #expect(first.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
+            #expect(first.header("authorization") == "Bearer \(testAPIKey)")
             #expect(first.header("x-inkeep-tenant-id") == "t1")
             #expect(first.header("x-inkeep-project-id") == "proj1")
             #expect(first.header("x-inkeep-agent-id") == "agent1")
@@ -228,7 +228,7 @@ struct ExecutionTests {
             let result = try database.runCycle(["--concurrency", "4"], endpoint: standIn.url)
             #expect(result.exitCode == 77, "\(result)")
             #expect(result.stderr.contains("rejected the credentials"))
-            #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
+            #expect(!result.stderr.contains(testAPIKey) && !result.stdout.contains(testAPIKey))
             // It stopped posting after the first round (at most one round of 4 in flight).
             #expect(standIn.posts().count <= 4)
             let summary = try connection.query(
@@ -256,20 +256,20 @@ struct ExecutionTests {
             let result = try database.runCycle(["--log-format", "text", "--verbose"], endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             // The stand-in did get the key, and echoed it back …
-            #expect(standIn.posts().first?.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
+            #expect(standIn.posts().first?.header("authorization") == "Bearer \(testAPIKey)")
             // … yet nothing we print or store has it.
             let stored = try connection.query("SELECT string_agg(i::text, ' ') AS everything FROM scheduled_trigger_invocations i").first!["everything"] ?? ""
             #expect(stored.contains("Bearer ****"))
             for text in [result.stdout, result.stderr, stored] {
-                #expect(!text.contains(ExecutionFixture.apiKey))
+                #expect(!text.contains(testAPIKey))
                 #expect(!text.contains("Zq7Xv9Lm2Pw4"))
             }
             // --help with the key in the environment.
             let help = try ChildProcess.run(
                 "dispatch-due", ["run", "--help"],
-                environment: ExecutionFixture.environment(["AGENTS_API_KEY": ExecutionFixture.apiKey]))
+                environment: ChildProcess.dispatcherEnvironment(["AGENTS_API_KEY": testAPIKey]))
             #expect(help.exitCode == 0)
-            #expect(!help.stdout.contains(ExecutionFixture.apiKey) && !help.stderr.contains(ExecutionFixture.apiKey))
+            #expect(!help.stdout.contains(testAPIKey) && !help.stderr.contains(testAPIKey))
             #expect(help.stdout.contains("--agents-api-url") && help.stdout.contains("--api-key-file"))
         }
     }
@@ -278,19 +278,19 @@ struct ExecutionTests {
     func lazyConfiguration() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            let environment = ExecutionFixture.environment(["DATABASE_URL": database.url])
+            let environment = ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url])
             let idle = try ChildProcess.run("dispatch-due", ["run", "--log-format", "json"], environment: environment)
             #expect(idle.exitCode == 0, "\(idle)")
 
             try ExecutionFixture.trigger(connection)
             try ExecutionFixture.invocations(connection)
             let noURL = try ChildProcess.run(
-                "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_KEY": ExecutionFixture.apiKey]))
+                "dispatch-due", ["run"], environment: ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url, "AGENTS_API_KEY": testAPIKey]))
             #expect(noURL.exitCode == 78, "\(noURL)")
             #expect(noURL.stderr.contains("AGENTS_API_URL"))
-            #expect(!noURL.stderr.contains(ExecutionFixture.apiKey))
+            #expect(!noURL.stderr.contains(testAPIKey))
             let noKey = try ChildProcess.run(
-                "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9"]))
+                "dispatch-due", ["run"], environment: ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9"]))
             #expect(noKey.exitCode == 78, "\(noKey)")
             #expect(noKey.stderr.contains("AGENTS_API_KEY"))
             // Nothing was claimed by the refused runs.
@@ -338,7 +338,7 @@ struct ExecutionTests {
             }
             if let value = key("variable") { environment["AGENTS_API_KEY"] = value }
 
-            let result = try ChildProcess.run("dispatch-due", arguments, environment: ExecutionFixture.environment(environment))
+            let result = try ChildProcess.run("dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment(environment))
             #expect(result.exitCode == 0, "\(result)")
             #expect(standIn.posts().first?.header("authorization") == "Bearer \(good)")
             #expect(try ExecutionFixture.row(connection)["status"] == "running")
@@ -355,8 +355,8 @@ struct ExecutionTests {
             try ExecutionFixture.invocations(connection, count: 40)
             let dispatcher = try ChildProcess(
                 "dispatch-due", ["run", "--log-format", "json", "--concurrency", "4", "--request-timeout", "60"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
                 ]))
             // Wait until the four requests are in flight, then ask it to stop.
             let start = monotonicSeconds()

@@ -50,7 +50,7 @@ struct ExitCodeTests {
             let before = try database.snapshot()
             let result = try ChildProcess.run(
                 "dispatch-due", [],
-                environment: ExecutionFixture.environment([
+                environment: ChildProcess.dispatcherEnvironment([
                     "DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": "unused",
                 ]))
             #expect(result.exitCode == 0, "\(result)")

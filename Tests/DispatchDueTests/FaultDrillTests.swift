@@ -93,8 +93,8 @@ enum DrillInvariants {
                 // loopback stand-in on a loaded test machine can take longer than that to answer,
                 // and a timed-out POST is an attempt. The drill is about recovery: 16 in flight.
                 "dispatch-due", ["run", "--log-format", "json", "--request-timeout", "1", "--concurrency", "16"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": databaseURL, "AGENTS_API_URL": endpoint, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": databaseURL, "AGENTS_API_URL": endpoint, "AGENTS_API_KEY": testAPIKey,
                 ]))
             #expect(result.exitCode == 0, "\(result)")
             usleep(500_000)
@@ -132,8 +132,8 @@ struct FaultDrillTests {
                 """)
             let first = try connection.value("SELECT min(next_run_at)::text FROM scheduled_triggers")!
             let standIn = try StandIn(postAnswer: "accept")
-            let environment = ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            let environment = ChildProcess.dispatcherEnvironment([
+                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
             ])
             var generator = SystemRandomNumberGenerator()
             var killed = 0
@@ -256,8 +256,8 @@ struct FaultDrillTests {
         let standIn = try StandIn(postAnswer: "slow:50")
         let dispatcher = try ChildProcess(
             "dispatch-due", ["run", "--log-format", "json", "--concurrency", "4", "--request-timeout", "2"],
-            environment: ExecutionFixture.environment([
-                "DATABASE_URL": cluster.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            environment: ChildProcess.dispatcherEnvironment([
+                "DATABASE_URL": cluster.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
             ]))
         var generator = SystemRandomNumberGenerator()
         usleep(UInt32.random(in: 300_000...1_500_000, using: &generator))

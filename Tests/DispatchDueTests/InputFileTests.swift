@@ -92,9 +92,7 @@ struct InputFileTests {
             try FileSystem.writeAtomically("precious\n", to: victim)
             #expect(symlink(victim, folder + "/link.prom") == 0)
             for target in ["/dev/null", folder, folder + "/link.prom"] {
-                let result = try ChildProcess.run(
-                    "dispatch-due", ["run", "--record-only", "--metrics-file", target],
-                    extraEnvironment: ["DATABASE_URL": database.url])
+                let result = try database.dispatchDue(["run", "--record-only", "--metrics-file", target])
                 #expect(result.exitCode == 78, "\(result)")
                 #expect(result.stderr.contains("--metrics-file"), "\(result.stderr)")
             }
@@ -133,9 +131,7 @@ struct InputFileTests {
             defer { Ops.removeTree(folder) }
             let target = folder + "/dispatch_due.prom"
             for _ in 0..<2 {
-                let result = try ChildProcess.run(
-                    "dispatch-due", ["run", "--record-only", "--metrics-file", target],
-                    extraEnvironment: ["DATABASE_URL": database.url])
+                let result = try database.dispatchDue(["run", "--record-only", "--metrics-file", target])
                 #expect(result.exitCode == 0, "\(result)")
             }
             #expect(try FileSystem.listDirectory(folder) == ["dispatch_due.prom"])

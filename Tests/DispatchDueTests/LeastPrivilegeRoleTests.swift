@@ -29,9 +29,9 @@ struct LeastPrivilegeRoleTests {
         var extra = ["DATABASE_URL": url(database, as: role)]
         if let endpoint {
             extra["AGENTS_API_URL"] = endpoint
-            extra["AGENTS_API_KEY"] = ExecutionFixture.apiKey
+            extra["AGENTS_API_KEY"] = testAPIKey
         }
-        return ExecutionFixture.environment(extra)
+        return ChildProcess.dispatcherEnvironment(extra)
     }
 
     /// One one-time trigger due a minute ago, written by SQL as any writer may (§1).

@@ -70,9 +70,7 @@ struct LogSeverityTests {
             let connection = try database.connect()
             try connection.insertTrigger(
                 id: "due", runAt: .sql("now() - interval '1 minute'"), nextRunAt: .sql("now() - interval '1 minute'"))
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--log-format", "json", "--verbose"],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.runCycle(["--verbose"])
             #expect(result.exitCode == 0, "\(result)")
             let lines = result.stderr.split(separator: "\n")
             #expect(lines.count >= 2, "\(result.stderr)")
@@ -88,8 +86,7 @@ struct LogSeverityTests {
             }
             #expect(ids.count == 1)
             // Another process is another cycle.
-            let again = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--log-format", "json"], extraEnvironment: ["DATABASE_URL": database.url])
+            let again = try database.runCycle()
             let other = try JSONValue.parse(String(again.stderr.split(separator: "\n").last ?? ""))
             #expect(other["cycle_id"]?.stringValue.map { !ids.contains($0) } == true)
         }

@@ -98,10 +98,7 @@ struct MetricsCountersTests {
         try withTestDatabase { database in
             let gateway = try StandIn()
             defer { gateway.stop() }
-            let result = try ChildProcess.run(
-                "dispatch-due",
-                ["run", "--record-only", "--metrics-push", gateway.url + "/", "--metrics-instance", instance, "--verbose"],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--record-only", "--metrics-push", gateway.url + "/", "--metrics-instance", instance, "--verbose"])
             #expect(result.exitCode == 0, "\(result)")
             #expect(!result.stderr.contains("metrics.push_failed"), "\(result.stderr)")
             #expect(result.stderr.contains("metrics.pushed"), "\(result.stderr)")
@@ -129,9 +126,7 @@ struct MetricsCountersTests {
             let gateway = try StandIn()
             defer { gateway.stop() }
             let url = target == "closed-port" ? "http://127.0.0.1:1" : gateway.url + target
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--metrics-push", url, "--log-format", "json"],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--record-only", "--metrics-push", url, "--log-format", "json"])
             #expect(result.exitCode == 0, "\(result)")
             let failure = result.stderr.split(separator: "\n").first { $0.contains("\"event\":\"metrics.push_failed\"") }
             #expect(failure != nil, "\(result.stderr)")

@@ -7,7 +7,7 @@ import Testing
 @Suite("migrate")
 struct MigrationTests {
     static func migrate(_ database: TestDatabase, _ extra: [String] = []) throws -> ProcessResult {
-        try ChildProcess.run("dispatch-due", ["migrate"] + extra, extraEnvironment: ["DATABASE_URL": database.url])
+        try database.dispatchDue(["migrate"] + extra)
     }
 
     @Test("applying twice is a no-op the second time", .requiresDatabase)

@@ -90,9 +90,7 @@ struct OperationsLogTests {
                 SELECT to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') FROM scheduled_triggers WHERE id = 'once'
                 """))
 
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--log-format", "json"],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.runCycle()
             #expect(result.exitCode == 0, "\(result)")
 
             let invocationID = try #require(try connection.value(
@@ -145,9 +143,7 @@ struct OperationsLogTests {
     @Test("--log-format text writes key=value lines", .requiresDatabase)
     func textFormat() throws {
         try withTestDatabase { database in
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--log-format", "text"],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--record-only", "--log-format", "text"])
             #expect(result.exitCode == 0, "\(result)")
             let last = try #require(result.stderr.split(separator: "\n").last.map(String.init))
             #expect(last.contains(" INFO    cycle.finished recorded=0 "), "\(last)")

@@ -38,9 +38,7 @@ struct OperationsMetricsTests {
             let folder = try Ops.scratchDirectory()
             defer { Ops.removeTree(folder) }
             let path = folder + "/dispatch_due.prom"
-            let result = try ChildProcess.run(
-                "dispatch-due", ["run", "--record-only", "--metrics-file", path],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--record-only", "--metrics-file", path])
             #expect(result.exitCode == 0, "\(result)")
 
             let metrics = try PrometheusText.parse(try FileSystem.readText(path))
@@ -74,9 +72,7 @@ struct OperationsMetricsTests {
 
             // A failed cycle (no schema) says so, keeps the last success time, and has no backlog.
             try withTestDatabase(migrated: false) { empty in
-                let failed = try ChildProcess.run(
-                    "dispatch-due", ["run", "--record-only", "--metrics-file", path],
-                    extraEnvironment: ["DATABASE_URL": empty.url])
+                let failed = try empty.dispatchDue(["run", "--record-only", "--metrics-file", path])
                 #expect(failed.exitCode == 1, "\(failed)")
                 let after = try PrometheusText.parse(try FileSystem.readText(path))
                 #expect(after.value("dispatch_due_last_cycle_success") == 0)

@@ -135,15 +135,15 @@ struct PoisonFlagTests {
             defer { Ops.removeTree(files) }
             let before = try database.snapshot()
 
-            var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": ExecutionFixture.apiKey]
+            var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": testAPIKey]
             for (key, value) in flag.environment { environment[key] = value }
             let arguments = ["run", "--log-format", "text"] + flag.arguments.map { $0.replacing("FILES", with: files) }
             let result = try ChildProcess.run(
-                "dispatch-due", arguments, environment: ExecutionFixture.environment(environment), timeoutSeconds: 60)
+                "dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment(environment), timeoutSeconds: 60)
 
             #expect(result.exitCode == flag.exitCode, "\(result)")
             #expect(result.stderr.contains(flag.message), "\(result.stderr)")
-            #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
+            #expect(!result.stderr.contains(testAPIKey) && !result.stdout.contains(testAPIKey))
             #expect(try database.snapshot() == before, "a refused run changed the tables")
             // /dev/null is still the character device it was.
             var info = stat()

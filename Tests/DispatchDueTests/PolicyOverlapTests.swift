@@ -219,8 +219,8 @@ struct PolicyOverlapTests {
                         status: "pending", held: true)
                 }
             }
-            let environment = ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+            let environment = ChildProcess.dispatcherEnvironment([
+                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
             ])
             var rounds = 0
             while rounds < 40, try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status <> 'completed'") != "0" {
@@ -262,7 +262,7 @@ struct PolicyOverlapTests {
                     trigger: id, slot: .sql("date_trunc('minute', now()) - interval '1 hour'"), status: "running",
                     leaseExpiresAt: .secondsFromNow(600), executionID: "run-\(id)")
             }
-            let result = try ChildProcess.run("dispatch-due", ["run", "--dry-run"], extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["run", "--dry-run"])
             #expect(result.exitCode == 0, "\(result)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
             let bufferedSlots = lines.filter { $0.hasPrefix("would record t1/bp slot ") }.count

@@ -149,8 +149,8 @@ struct PolicyRetentionTests {
                 "dispatch-due",
                 ["backfill", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T06:00:00Z", "--tenant", "t1", "--trigger", "h1",
                  "--log-format", "json"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
                 ]))
             #expect(result.exitCode == 0, "\(result)")
             #expect(result.stdout.contains("t1/h1: recorded 2 of 2 slot(s); left out 5 slot(s) already pruned by retention"), "\(result)")
@@ -173,8 +173,8 @@ struct PolicyRetentionTests {
             let result = try ChildProcess.run(
                 "dispatch-due",
                 ["backfill", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T03:00:00Z", "--log-format", "json"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
                 ]))
             #expect(result.exitCode == 0, "\(result)")
             #expect(result.stdout.contains("t1/k1: recorded 4 of 4 slot(s); 3 of them skipped by the overlap policy"), "\(result)")

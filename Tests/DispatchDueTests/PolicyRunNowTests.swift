@@ -36,8 +36,8 @@ struct PolicyRunNowTests {
 
             let posted = try ChildProcess.run(
                 "dispatch-due", ["triggers", "run", "t1", "r1", "--post", "--log-format", "json"],
-                environment: ExecutionFixture.environment([
-                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
                 ]))
             #expect(posted.exitCode == 0, "\(posted)")
             // Both runs a person asked for are posted although the trigger is disabled and one of

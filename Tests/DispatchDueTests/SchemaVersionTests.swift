@@ -10,61 +10,62 @@ import Testing
 struct SchemaVersionTests {
     static let future = "9999_from_a_newer_release.sql"
 
-    /// A migrated database with a due trigger, plus a newer release's migration recorded.
-    static func newerDatabase() throws -> TestDatabase {
-        let database = try TestDatabase.create()
+    /// Gives a migrated database a due trigger and records a newer release's migration.
+    static func recordNewerRelease(_ database: TestDatabase) throws {
         let connection = try database.connect()
         try connection.insertTrigger(id: "due", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
         try connection.query(
             "INSERT INTO schema_migrations (name, version, checksum) VALUES ($1, 9999, 'unknown-checksum')", [future])
-        return database
     }
 
     static var binaryVersion: Int { (try? Migrator.embedded().migrations.map(\.version).max()) ?? 0 }
 
     @Test("run and backfill refuse a newer schema, naming both versions; nothing is recorded")
     func runRefusesNewer() throws {
-        let database = try Self.newerDatabase()
-        defer { database.drop() }
-        let run = try database.runCycle()
-        #expect(run.exitCode == 1, "\(run)")
-        #expect(run.stderr.contains(Self.future), "\(run.stderr)")
-        #expect(run.stderr.contains("version 9999"), "\(run.stderr)")
-        #expect(run.stderr.contains("this binary's \(Self.binaryVersion)"), "\(run.stderr)")
-        let dryRun = try database.runCycle(["--dry-run"])
-        #expect(dryRun.exitCode == 1, "\(dryRun)")
-        let backfill = try database.cli(["backfill", "--from", "2020-01-01T00:00:00Z", "--dry-run"])
-        #expect(backfill.exitCode == 1, "\(backfill)")
-        #expect(backfill.stderr.contains(Self.future), "\(backfill.stderr)")
-        let connection = try database.connect()
-        #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "0")
-        #expect(try connection.value("SELECT next_run_at = '2020-01-01T00:00:00Z' FROM scheduled_triggers") == "t")
+        try withTestDatabase { database in
+            try Self.recordNewerRelease(database)
+            let run = try database.runCycle()
+            #expect(run.exitCode == 1, "\(run)")
+            #expect(run.stderr.contains(Self.future), "\(run.stderr)")
+            #expect(run.stderr.contains("version 9999"), "\(run.stderr)")
+            #expect(run.stderr.contains("this binary's \(Self.binaryVersion)"), "\(run.stderr)")
+            let dryRun = try database.runCycle(["--dry-run"])
+            #expect(dryRun.exitCode == 1, "\(dryRun)")
+            let backfill = try database.cli(["backfill", "--from", "2020-01-01T00:00:00Z", "--dry-run"])
+            #expect(backfill.exitCode == 1, "\(backfill)")
+            #expect(backfill.stderr.contains(Self.future), "\(backfill.stderr)")
+            let connection = try database.connect()
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations") == "0")
+            #expect(try connection.value("SELECT next_run_at = '2020-01-01T00:00:00Z' FROM scheduled_triggers") == "t")
+        }
     }
 
     @Test("migrate names the migration it does not know and exits 1; --status lists it as unknown")
     func migrateNamesUnknown() throws {
-        let database = try Self.newerDatabase()
-        defer { database.drop() }
-        let migrate = try MigrationTests.migrate(database)
-        #expect(migrate.exitCode == 1, "\(migrate)")
-        #expect(migrate.stderr.contains(Self.future), "\(migrate.stderr)")
-        #expect(!migrate.stdout.contains("up to date"), "\(migrate)")
-        let status = try MigrationTests.migrate(database, ["--status"])
-        #expect(status.exitCode == 0, "\(status)")
-        #expect(status.stdout.contains("unknown   \(Self.future)"), "\(status)")
-        #expect(status.stdout.contains("applied   0001_scheduled_triggers.sql"), "\(status)")
+        try withTestDatabase { database in
+            try Self.recordNewerRelease(database)
+            let migrate = try MigrationTests.migrate(database)
+            #expect(migrate.exitCode == 1, "\(migrate)")
+            #expect(migrate.stderr.contains(Self.future), "\(migrate.stderr)")
+            #expect(!migrate.stdout.contains("up to date"), "\(migrate)")
+            let status = try MigrationTests.migrate(database, ["--status"])
+            #expect(status.exitCode == 0, "\(status)")
+            #expect(status.stdout.contains("unknown   \(Self.future)"), "\(status)")
+            #expect(status.stdout.contains("applied   0001_scheduled_triggers.sql"), "\(status)")
+        }
     }
 
     @Test("status still reports on a newer schema, with a warning naming it")
     func statusWarns() throws {
-        let database = try Self.newerDatabase()
-        defer { database.drop() }
-        let status = try database.cli(["status"])
-        #expect(status.exitCode == 0, "\(status)")
-        #expect(status.stdout.contains("WARNING"), "\(status)")
-        #expect(status.stdout.contains(Self.future), "\(status)")
-        let json = try database.cli(["status", "--json"])
-        #expect(try JSONValue.parse(json.stdout)["schema_problem"]?.stringValue?.contains(Self.future) == true, "\(json)")
+        try withTestDatabase { database in
+            try Self.recordNewerRelease(database)
+            let status = try database.cli(["status"])
+            #expect(status.exitCode == 0, "\(status)")
+            #expect(status.stdout.contains("WARNING"), "\(status)")
+            #expect(status.stdout.contains(Self.future), "\(status)")
+            let json = try database.cli(["status", "--json"])
+            #expect(try JSONValue.parse(json.stdout)["schema_problem"]?.stringValue?.contains(Self.future) == true, "\(json)")
+        }
     }
 
     @Test("run refuses a schema that lacks one of this binary's migrations, saying to migrate")

@@ -103,9 +103,7 @@ struct StatusTests {
             let connection = try database.connect()
             try testCase.setup(connection)
 
-            let result = try ChildProcess.run(
-                "dispatch-due", ["status", "--json", "--max-lag", String(testCase.maxLag)],
-                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["status", "--json", "--max-lag", String(testCase.maxLag)])
             #expect(result.exitCode == testCase.exitCode, "\(result)")
             let report = try JSONValue.parse(result.stdout.trimmingSuffixNewlines)
             #expect(report["healthy"] == .bool(testCase.exitCode == 0))
@@ -149,7 +147,7 @@ struct StatusTests {
                 tenant: "acme", id: "zoned", cron: "0 9 * * *", scheduleError: "unknown time zone Mars/Olympus")
             try connection.insertTrigger(tenant: "acme", id: "fine", cron: "0 9 * * *")
 
-            let json = try ChildProcess.run("dispatch-due", ["status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
+            let json = try database.dispatchDue(["status", "--json"])
             #expect(json.exitCode == 0, "\(json)")
             let report = try JSONValue.parse(json.stdout.trimmingSuffixNewlines)
             #expect(report["invocations_by_status"] == .object([
@@ -166,7 +164,7 @@ struct StatusTests {
                          ("error", .string("unknown time zone Mars/Olympus"))]),
             ]))
 
-            let text = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
+            let text = try database.dispatchDue(["status"])
             #expect(text.exitCode == 0, "\(text)")
             #expect(text.stdout.contains("pending 2, running 1, completed 3, failed 0, cancelled 1"), "\(text.stdout)")
             #expect(text.stdout.contains("acme/nightly: cron field 2 (hour): 24 is out of range 0-23"))
@@ -189,7 +187,7 @@ struct StatusTests {
     @Test("a database without the schema exits 1 and says to migrate", .requiresDatabase)
     func schemaMissing() throws {
         try withTestDatabase(migrated: false) { database in
-            let result = try ChildProcess.run("dispatch-due", ["status"], extraEnvironment: ["DATABASE_URL": database.url])
+            let result = try database.dispatchDue(["status"])
             #expect(result.exitCode == 1, "\(result)")
             #expect(result.stderr.contains("migrate"), "\(result.stderr)")
         }
