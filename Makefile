@@ -85,10 +85,17 @@ check-deploy:
 	@scripts/check-deploy.sh
 
 # Tests find their PostgreSQL through DISPATCH_DUE_TEST_DATABASE_URL and create a private
-# database each; the binaries they spawn are found through DISPATCH_DUE_BIN_DIR.
+# database each; the binaries they spawn are found through DISPATCH_DUE_BIN_DIR. A plain
+# `swift test` (no URL) skips the database suites; here DISPATCH_DUE_TEST_STRICT=1 makes
+# anything missing (database, deploy validators, embedded version) fail instead of skip, and
+# an empty admin URL stops before the run.
 test: build db-start check-deploy
 	$(SWIFT_BUILD) --build-tests
-	DISPATCH_DUE_TEST_DATABASE_URL="$$(scripts/local-db.sh admin-url)" \
+	@url="$$(scripts/local-db.sh admin-url)"; \
+	if [ -z "$$url" ]; then echo "make test: scripts/local-db.sh gave no admin URL: the database tests cannot run" >&2; exit 1; fi; \
+	set -x; \
+	DISPATCH_DUE_TEST_DATABASE_URL="$$url" \
+	DISPATCH_DUE_TEST_STRICT=1 \
 	DISPATCH_DUE_BIN_DIR="$$($(SWIFT_BUILD) --show-bin-path)" \
 	DISPATCH_DUE_REPO_DIR="$(CURDIR)" \
 	  $(SWIFT) test --scratch-path $(SCRATCH) --skip-build $(if $(FILTER),--filter '$(FILTER)')

@@ -35,22 +35,22 @@ struct ArgumentSafetyTests {
         BadID(flag: "--description", value: "a\u{9B}31m", message: "--description contains the control character \\u{9B}"),
     ]
 
-    @Test("triggers add refuses ids with control characters, whitespace in a ref, or bad lengths", arguments: badIDs)
+    @Test("triggers add refuses ids with control characters, whitespace in a ref, or bad lengths", .requiresDatabase, arguments: badIDs)
     func badIdentifier(_ bad: BadID) throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        var arguments = ["triggers", "add", "--cron", "@daily"]
-        let defaults = ["--tenant": "acme", "--id": "t1", "--project": "proj", "--agent": "agent", "--name": "nightly"]
-        for (flag, value) in defaults where flag != bad.flag { arguments += [flag, value] }
-        arguments += [bad.flag, bad.value]
-        let result = try db.cli(arguments)
-        #expect(result.exitCode == 64, "\(result)")
-        #expect(result.stderr.contains(bad.message), "\(result.stderr)")
-        #expect(!result.stderr.unicodeScalars.contains("\u{1B}"), "raw escape in the message")
-        #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
+        try withTestDatabase { db in
+            var arguments = ["triggers", "add", "--cron", "@daily"]
+            let defaults = ["--tenant": "acme", "--id": "t1", "--project": "proj", "--agent": "agent", "--name": "nightly"]
+            for (flag, value) in defaults where flag != bad.flag { arguments += [flag, value] }
+            arguments += [bad.flag, bad.value]
+            let result = try db.cli(arguments)
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(result.stderr.contains(bad.message), "\(result.stderr)")
+            #expect(!result.stderr.unicodeScalars.contains("\u{1B}"), "raw escape in the message")
+            #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
+        }
     }
 
-    @Test("update, show and invocations refuse the same ids", arguments: [
+    @Test("update, show and invocations refuse the same ids", .requiresDatabase, arguments: [
         ["triggers", "update", "t1", "--tenant", "acme", "--ref", "a b"],
         ["triggers", "update", "t1", "--tenant", "acme", "--project", "p\r\n"],
         ["triggers", "show", "t\u{1B}1", "--tenant", "acme"],
@@ -59,74 +59,76 @@ struct ArgumentSafetyTests {
         ["invocations", "cancel", "id", "--tenant", "a\u{9B}"],
     ])
     func otherCommands(_ arguments: [String]) throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        #expect(try db.cli(baseAdd() + ["--cron", "@daily"]).exitCode == 0)
-        let before = try db.snapshot()
-        let result = try db.cli(arguments)
-        #expect(result.exitCode == 64, "\(result)")
-        #expect(try db.snapshot() == before)
+        try withTestDatabase { db in
+            #expect(try db.cli(baseAdd() + ["--cron", "@daily"]).exitCode == 0)
+            let before = try db.snapshot()
+            let result = try db.cli(arguments)
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(try db.snapshot() == before)
+        }
     }
 
     /// Swift decodes argv with U+FFFD repair; the raw bytes are checked instead. A shell
     /// passes the byte 0xFF, which no Swift String can hold.
-    @Test("invalid UTF-8 in an argument is refused, never stored as U+FFFD", arguments: ["--tenant", "--name", "--payload"])
+    @Test("invalid UTF-8 in an argument is refused, never stored as U+FFFD", .requiresDatabase, arguments: ["--tenant", "--name", "--payload"])
     func invalidUTF8Argument(_ flag: String) throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        var arguments = ["triggers", "add", "--cron", "@daily", "--id", "t1"]
-        for (name, value) in ["--tenant": "acme", "--project": "proj", "--agent": "agent", "--name": "n"] where name != flag {
-            arguments += [name, value]
+        try withTestDatabase { db in
+            var arguments = ["triggers", "add", "--cron", "@daily", "--id", "t1"]
+            for (name, value) in ["--tenant": "acme", "--project": "proj", "--agent": "agent", "--name": "n"] where name != flag {
+                arguments += [name, value]
+            }
+            let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
+            let value = flag == "--payload" ? "\"{\\\"k\\\": \\\"$(printf 'v\\377')\\\"}\"" : "\"$(printf 'ab\\377c')\""
+            let script = "exec \"$0\" \(quoted) \(flag) \(value)"
+            let result = try ChildProcess.run(
+                "/bin/sh", ["-c", script, ChildProcess.binDirectory + "/dispatch-due"],
+                extraEnvironment: ["DATABASE_URL": db.url])
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(result.stderr.contains("is not valid UTF-8"), "\(result.stderr)")
+            #expect(result.stderr.contains("\\xff"), "\(result.stderr)")
+            #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
         }
-        let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
-        let value = flag == "--payload" ? "\"{\\\"k\\\": \\\"$(printf 'v\\377')\\\"}\"" : "\"$(printf 'ab\\377c')\""
-        let script = "exec \"$0\" \(quoted) \(flag) \(value)"
-        let result = try ChildProcess.run(
-            "/bin/sh", ["-c", script, ChildProcess.binDirectory + "/dispatch-due"],
-            extraEnvironment: ["DATABASE_URL": db.url])
-        #expect(result.exitCode == 64, "\(result)")
-        #expect(result.stderr.contains("is not valid UTF-8"), "\(result.stderr)")
-        #expect(result.stderr.contains("\\xff"), "\(result.stderr)")
-        #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
     }
 
     /// Rows written by SQL may hold anything; what the commands print never drives the terminal.
-    @Test("triggers and invocations output escapes control characters, in text and JSON")
+    @Test("triggers and invocations output escapes control characters, in text and JSON", .requiresDatabase)
     func outputEscapes() throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        try db.execute(
-            """
-            INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, description, cron_expression, next_run_at)
-            VALUES ('acme', 'evil', 'proj', 'agent', $1, $2, '@daily', '2999-01-01T00:00:00Z')
-            """, ["clear\u{1B}[2Jscreen", "line\u{9B}31m\u{7}bell\u{202E}"])
-        try db.insertInvocation(tenant: "acme", id: "inv1", trigger: "evil", slot: "2026-01-01T00:00:00Z", status: "failed")
-        try db.execute("UPDATE scheduled_trigger_invocations SET last_error = $1", ["boom\u{1B}]0;title\u{7}"])
-        let commands: [[String]] = [
-            ["triggers", "list"], ["triggers", "list", "--json"], ["triggers", "show", "evil", "--tenant", "acme"],
-            ["triggers", "show", "evil", "--tenant", "acme", "--json"], ["invocations", "list"],
-            ["invocations", "list", "--json"],
-        ]
-        for command in commands {
-            let result = try db.cli(command)
-            #expect(result.exitCode == 0, "\(result)")
-            let raw = result.stdout.unicodeScalars.filter {
-                ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E
+        try withTestDatabase { db in
+            try db.execute(
+                """
+                INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, description, cron_expression, next_run_at)
+                VALUES ('acme', 'evil', 'proj', 'agent', $1, $2, '@daily', '2999-01-01T00:00:00Z')
+                """, ["clear\u{1B}[2Jscreen", "line\u{9B}31m\u{7}bell\u{202E}"])
+            try db.connect().insertInvocation(
+                tenant: "acme", id: "inv1", trigger: "evil", slot: "2026-01-01T00:00:00Z", status: "failed",
+                key: "key_inv1", attempt: 2, completedAt: .null)
+            try db.execute("UPDATE scheduled_trigger_invocations SET last_error = $1", ["boom\u{1B}]0;title\u{7}"])
+            let commands: [[String]] = [
+                ["triggers", "list"], ["triggers", "list", "--json"], ["triggers", "show", "evil", "--tenant", "acme"],
+                ["triggers", "show", "evil", "--tenant", "acme", "--json"], ["invocations", "list"],
+                ["invocations", "list", "--json"],
+            ]
+            for command in commands {
+                let result = try db.cli(command)
+                #expect(result.exitCode == 0, "\(result)")
+                let raw = result.stdout.unicodeScalars.filter {
+                    ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E
+                }
+                #expect(raw.isEmpty, "\(command): raw control characters \(raw.map { String($0.value, radix: 16) })")
             }
-            #expect(raw.isEmpty, "\(command): raw control characters \(raw.map { String($0.value, radix: 16) })")
+            let text = try db.cli(["triggers", "show", "evil", "--tenant", "acme"])
+            #expect(text.stdout.contains("clear\\x1b[2Jscreen"), "\(text.stdout)")
+            #expect(text.stdout.contains("line\\u{9B}31m\\x07bell\\u{202E}"), "\(text.stdout)")
+            // JSON still reads back to the stored text.
+            let json = try db.cli(["triggers", "show", "evil", "--tenant", "acme", "--json"])
+            let parsed = try JSONValue.parse(json.stdout[...].trimmingCharacters(in: "\n"))
+            #expect(parsed["name"]?.stringValue == "clear\u{1B}[2Jscreen")
+            #expect(parsed["description"]?.stringValue == "line\u{9B}31m\u{7}bell\u{202E}")
+            let invocations = try db.cli(["invocations", "list", "--json"])
+            let list = try JSONValue.parse(invocations.stdout[...].trimmingCharacters(in: "\n"))
+            guard case .array(let rows) = list else { Issue.record("not an array"); return }
+            #expect(rows.first?["last_error"]?.stringValue == "boom\u{1B}]0;title\u{7}")
         }
-        let text = try db.cli(["triggers", "show", "evil", "--tenant", "acme"])
-        #expect(text.stdout.contains("clear\\x1b[2Jscreen"), "\(text.stdout)")
-        #expect(text.stdout.contains("line\\u{9B}31m\\x07bell\\u{202E}"), "\(text.stdout)")
-        // JSON still reads back to the stored text.
-        let json = try db.cli(["triggers", "show", "evil", "--tenant", "acme", "--json"])
-        let parsed = try JSONValue.parse(json.stdout[...].trimmingCharacters(in: "\n"))
-        #expect(parsed["name"]?.stringValue == "clear\u{1B}[2Jscreen")
-        #expect(parsed["description"]?.stringValue == "line\u{9B}31m\u{7}bell\u{202E}")
-        let invocations = try db.cli(["invocations", "list", "--json"])
-        let list = try JSONValue.parse(invocations.stdout[...].trimmingCharacters(in: "\n"))
-        guard case .array(let rows) = list else { Issue.record("not an array"); return }
-        #expect(rows.first?["last_error"]?.stringValue == "boom\u{1B}]0;title\u{7}")
     }
 
     struct MaskCase: Sendable, CustomTestStringConvertible {
@@ -151,7 +153,7 @@ struct ArgumentSafetyTests {
         let (listener, port) = Self.silentListener()
         defer { close(listener) }
         let arguments = ["run", "--connect-timeout", "60"] + example.arguments.map { $0.replacing("PORT", with: String(port)) }
-        let process = try ChildProcess("dispatch-due", arguments, environment: ExecutionFixture.environment([:]))
+        let process = try ChildProcess("dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment([:]))
         defer {
             process.send(SIGKILL)
             _ = process.wait()

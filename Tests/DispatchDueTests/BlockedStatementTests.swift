@@ -32,103 +32,104 @@ struct BlockedStatementTests {
     static func seedAndLock(_ database: TestDatabase, _ locker: borrowing Connection) throws {
         let connection = try database.connect()
         for tenant in ["tenant-a", "tenant-b"] {
-            try insertTrigger(connection, tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
+            try connection.insertTrigger(
+                tenant: tenant, id: "yearly", cron: "0 0 1 1 *", nextRunAt: "2020-01-01T00:00:00Z")
         }
         try locker.query("BEGIN")
         try locker.query("LOCK TABLE scheduled_triggers IN ACCESS EXCLUSIVE MODE")
     }
 
     static func invocationCount(_ database: TestDatabase) throws -> String? {
-        try scalar(try database.connect(), "SELECT count(*) FROM scheduled_trigger_invocations")
+        try database.connect().value("SELECT count(*) FROM scheduled_trigger_invocations")
     }
 
-    @Test("SIGTERM while a statement waits for a locked table: exit 143 before the lock is released, nothing half-done")
+    @Test("SIGTERM while a statement waits for a locked table: exit 143 before the lock is released, nothing half-done", .requiresDatabase)
     func sigtermWhileBlocked() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let locker = try database.connect()
-        try Self.seedAndLock(database, locker)
-        let dispatcher = try ChildProcess(
-            "dispatch-due", ["run", "--record-only", "--log-format", "json", "--max-runtime", "120"],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(try Self.waitUntilBlocked(database, dispatcher))
-        dispatcher.send(SIGTERM)
-        // The lock is held until this returns: the dispatcher ended while still blocked.
-        let result = dispatcher.wait(timeoutSeconds: 60)
-        let stillLocked = try scalar(try database.connect(), """
-            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
-            """)
-        try locker.query("ROLLBACK")
-        #expect(result.exitCode == 143, "\(result)")
-        #expect(stillLocked == "1")
-        // Its transaction was rolled back: nothing recorded, next_run_at unchanged.
-        #expect(try Self.invocationCount(database) == "0")
-        #expect(try scalar(try database.connect(), "SELECT count(*) FROM scheduled_triggers WHERE next_run_at = '2020-01-01T00:00:00Z'") == "2")
-        // Its session is gone, not left waiting on the server.
-        #expect(try scalar(try database.connect(), """
-            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'dispatch-due'
-            """) == "0")
-        // The next cycle does the work.
-        #expect(try runCycle(database).exitCode == 0)
-        #expect(try Self.invocationCount(database) == "2")
+        try withTestDatabase { database in
+            let locker = try database.connect()
+            try Self.seedAndLock(database, locker)
+            let dispatcher = try ChildProcess(
+                "dispatch-due", ["run", "--record-only", "--log-format", "json", "--max-runtime", "120"],
+                extraEnvironment: ["DATABASE_URL": database.url])
+            #expect(try Self.waitUntilBlocked(database, dispatcher))
+            dispatcher.send(SIGTERM)
+            // The lock is held until this returns: the dispatcher ended while still blocked.
+            let result = dispatcher.wait(timeoutSeconds: 60)
+            let stillLocked = try database.connect().value("""
+                SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                """)
+            try locker.query("ROLLBACK")
+            #expect(result.exitCode == 143, "\(result)")
+            #expect(stillLocked == "1")
+            // Its transaction was rolled back: nothing recorded, next_run_at unchanged.
+            #expect(try Self.invocationCount(database) == "0")
+            #expect(try database.connect().value("SELECT count(*) FROM scheduled_triggers WHERE next_run_at = '2020-01-01T00:00:00Z'") == "2")
+            // Its session is gone, not left waiting on the server.
+            #expect(try database.connect().value("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'dispatch-due'
+                """) == "0")
+            // The next cycle does the work.
+            #expect(try database.runCycle().exitCode == 0)
+            #expect(try Self.invocationCount(database) == "2")
+        }
     }
 
-    @Test("max runtime passes while a statement waits for a locked table: a warning, exit 0, the work left for the next cycle")
+    @Test("max runtime passes while a statement waits for a locked table: a warning, exit 0, the work left for the next cycle", .requiresDatabase)
     func maxRuntimeWhileBlocked() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let locker = try database.connect()
-        try Self.seedAndLock(database, locker)
-        let dispatcher = try ChildProcess(
-            "dispatch-due", ["run", "--record-only", "--log-format", "json", "--max-runtime", "2"],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        let result = dispatcher.wait(timeoutSeconds: 60)
-        let lockHolder = try scalar(try database.connect(), """
-            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
-            """)
-        try locker.query("ROLLBACK")
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(lockHolder == "1", "the dispatcher must end while the lock is still held")
-        #expect(!logLines(result.stderr, event: "dispatch.interrupted").isEmpty, "\(result.stderr)")
-        #expect(try Self.invocationCount(database) == "0")
-        #expect(try runCycle(database).exitCode == 0)
-        #expect(try Self.invocationCount(database) == "2")
+        try withTestDatabase { database in
+            let locker = try database.connect()
+            try Self.seedAndLock(database, locker)
+            let dispatcher = try ChildProcess(
+                "dispatch-due", ["run", "--record-only", "--log-format", "json", "--max-runtime", "2"],
+                extraEnvironment: ["DATABASE_URL": database.url])
+            let result = dispatcher.wait(timeoutSeconds: 60)
+            let lockHolder = try database.connect().value("""
+                SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                """)
+            try locker.query("ROLLBACK")
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(lockHolder == "1", "the dispatcher must end while the lock is still held")
+            #expect(!logLines(result.stderr, event: "dispatch.interrupted").isEmpty, "\(result.stderr)")
+            #expect(try Self.invocationCount(database) == "0")
+            #expect(try database.runCycle().exitCode == 0)
+            #expect(try Self.invocationCount(database) == "2")
+        }
     }
 
-    @Test("a statement under a limit is cancelled on the server when the limit fires; the connection stays usable")
+    @Test("a statement under a limit is cancelled on the server when the limit fires; the connection stays usable", .requiresDatabase)
     func limitCancelsStatement() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        var caught: PostgresError?
-        do {
-            try connection.withStatementLimit(.seconds(0.2)) {
-                try connection.transaction {
-                    try connection.query("CREATE TABLE scratch (n int)")
-                    try connection.query("SELECT pg_sleep(60)")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            var caught: PostgresError?
+            do {
+                try connection.withStatementLimit(.seconds(0.2)) {
+                    try connection.transaction {
+                        try connection.query("CREATE TABLE scratch (n int)")
+                        try connection.query("SELECT pg_sleep(60)")
+                    }
                 }
+            } catch let error as PostgresError {
+                caught = error
             }
-        } catch let error as PostgresError {
-            caught = error
+            #expect(caught?.kind == .cancelled, "\(String(describing: caught))")
+            #expect(caught?.sqlState == "57014")
+            // Rolled back whole, and the same connection answers at once.
+            #expect(try connection.value("SELECT to_regclass('scratch') IS NULL") == "t")
+            #expect(try connection.value("SELECT 1") == "1")
         }
-        #expect(caught?.kind == .cancelled, "\(String(describing: caught))")
-        #expect(caught?.sqlState == "57014")
-        // Rolled back whole, and the same connection answers at once.
-        #expect(try scalar(connection, "SELECT to_regclass('scratch') IS NULL") == "t")
-        #expect(try scalar(connection, "SELECT 1") == "1")
     }
 
-    @Test("a limit that never fires changes nothing: statements end on their own")
+    @Test("a limit that never fires changes nothing: statements end on their own", .requiresDatabase)
     func limitThatDoesNotFire() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        let rows = try connection.withStatementLimit(.seconds(600)) {
-            try connection.query("SELECT n FROM generate_series(1, 3) AS n")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            let rows = try connection.withStatementLimit(.seconds(600)) {
+                try connection.query("SELECT n FROM generate_series(1, 3) AS n")
+            }
+            #expect(rows.map { $0["n"] ?? "" } == ["1", "2", "3"])
         }
-        #expect(rows.map { $0["n"] ?? "" } == ["1", "2", "3"])
     }
 
     @Test("a cycle's limit: a statement running at the stop gets the grace, one started after it its own bound")
@@ -171,26 +172,26 @@ struct BlockedStatementTests {
     }
 }
 
-@Suite("Poison flags: status while a table is locked")
+@Suite("Poison flags: status while a table is locked", .requiresDatabase)
 struct PoisonStatusLockTests {
     @Test("status while scheduled_triggers is locked by another session: it gives up (exit 1) before the lock is released")
     func statusWhileLocked() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let locker = try database.connect()
-        try BlockedStatementTests.seedAndLock(database, locker)
-        let status = try ChildProcess("dispatch-due", ["status", "--max-lag", "3600"], extraEnvironment: ["DATABASE_URL": database.url])
-        // The lock stays held until status ended on its own (its statement limit, 30 s).
-        let result = status.wait(timeoutSeconds: 120)
-        let stillLocked = try scalar(try database.connect(), """
-            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
-            """)
-        try locker.query("ROLLBACK")
-        #expect(stillLocked == "1")
-        #expect(result.exitCode == 1, "\(result)")
-        #expect(result.stderr.contains("took longer than 30"), "\(result.stderr)")
-        // Once the lock is gone it reports again.
-        #expect(try database.cli(["status"]).exitCode == 0)
+        try withTestDatabase { database in
+            let locker = try database.connect()
+            try BlockedStatementTests.seedAndLock(database, locker)
+            let status = try ChildProcess("dispatch-due", ["status", "--max-lag", "3600"], extraEnvironment: ["DATABASE_URL": database.url])
+            // The lock stays held until status ended on its own (its statement limit, 30 s).
+            let result = status.wait(timeoutSeconds: 120)
+            let stillLocked = try database.connect().value("""
+                SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE c.relname = 'scheduled_triggers' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                """)
+            try locker.query("ROLLBACK")
+            #expect(stillLocked == "1")
+            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.stderr.contains("took longer than 30"), "\(result.stderr)")
+            // Once the lock is gone it reports again.
+            #expect(try database.cli(["status"]).exitCode == 0)
+        }
     }
 }

@@ -112,47 +112,44 @@ struct CLIConventionTests {
         #expect(object["next"] == .array([.string("2026-03-08T07:00:00.000Z"), .string("2026-03-08T07:15:00.000Z")]))
     }
 
-    @Test("migrate --status --json: every migration with its state and applied_at in milliseconds")
+    @Test("migrate --status --json: every migration with its state and applied_at in milliseconds", .requiresDatabase)
     func migrateStatusJSON() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let result = try ChildProcess.run(
-            "dispatch-due", ["migrate", "--status", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
-        let object = try JSONValue.parse(result.stdout.trimmingNewline)
-        guard case .array(let items)? = object["migrations"] else { Issue.record("no migrations array: \(result.stdout)"); return }
-        #expect(!items.isEmpty)
-        for item in items {
-            #expect(item["state"]?.stringValue == "applied")
-            #expect(item["applied_at"]?.stringValue.map(Self.isMillisecondInstant) == true, "\(item)")
+        try withTestDatabase { database in
+            let result = try database.dispatchDue(["migrate", "--status", "--json"])
+            #expect(result.exitCode == 0, "\(result)")
+            let object = try JSONValue.parse(result.stdout.trimmingNewline)
+            guard case .array(let items)? = object["migrations"] else { Issue.record("no migrations array: \(result.stdout)"); return }
+            #expect(!items.isEmpty)
+            for item in items {
+                #expect(item["state"]?.stringValue == "applied")
+                #expect(item["applied_at"]?.stringValue.map(Self.isMillisecondInstant) == true, "\(item)")
+            }
+            // --json without --status is a usage error.
+            let alone = try database.dispatchDue(["migrate", "--json"])
+            #expect(alone.exitCode == 64)
         }
-        // --json without --status is a usage error.
-        let alone = try ChildProcess.run("dispatch-due", ["migrate", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(alone.exitCode == 64)
     }
 
-    @Test("run --dry-run --json: one JSON object per line, slots in milliseconds, changes nothing")
+    @Test("run --dry-run --json: one JSON object per line, slots in milliseconds, changes nothing", .requiresDatabase)
     func dryRunJSON() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try Ops.insertTrigger(
-            connection, id: "once", runAtSQL: "timestamptz '2026-03-08 07:00:00Z'", nextRunAtSQL: "timestamptz '2026-03-08 07:00:00Z'")
-        let result = try ChildProcess.run(
-            "dispatch-due", ["run", "--dry-run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
-        let objects = try result.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
-        let record = objects.first { $0["action"]?.stringValue == "record" }
-        #expect(record?["trigger"]?.stringValue == "tenant-ops/once", "\(result.stdout)")
-        #expect(record?["slot"]?.stringValue == "2026-03-08T07:00:00.000Z", "\(result.stdout)")
-        let summary = objects.last
-        #expect(summary?["action"]?.stringValue == "summary")
-        #expect(summary?["slots"] == .number("1"))
-        let recorded = try Ops.scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations")
-        #expect(recorded == "0")
-        // --json without --dry-run is a usage error.
-        let alone = try ChildProcess.run("dispatch-due", ["run", "--json"], extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(alone.exitCode == 64, "\(alone)")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try connection.insertTrigger(tenant: "tenant-ops", id: "once", runAt: "2026-03-08T07:00:00Z", nextRunAt: "2026-03-08T07:00:00Z")
+            let result = try database.dispatchDue(["run", "--dry-run", "--json"])
+            #expect(result.exitCode == 0, "\(result)")
+            let objects = try result.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+            let record = objects.first { $0["action"]?.stringValue == "record" }
+            #expect(record?["trigger"]?.stringValue == "tenant-ops/once", "\(result.stdout)")
+            #expect(record?["slot"]?.stringValue == "2026-03-08T07:00:00.000Z", "\(result.stdout)")
+            let summary = objects.last
+            #expect(summary?["action"]?.stringValue == "summary")
+            #expect(summary?["slots"] == .number("1"))
+            let recorded = try connection.value("SELECT count(*) FROM scheduled_trigger_invocations")
+            #expect(recorded == "0")
+            // --json without --dry-run is a usage error.
+            let alone = try database.dispatchDue(["run", "--json"])
+            #expect(alone.exitCode == 64, "\(alone)")
+        }
     }
 }
 

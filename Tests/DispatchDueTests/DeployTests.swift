@@ -22,7 +22,7 @@ struct DeployTests {
         try ChildProcess.run("/bin/bash", [repository + "/scripts/check-deploy.sh", deployDirectory], timeoutSeconds: 600)
     }
 
-    @Test("the shipped deploy/ files pass every check")
+    @Test("the shipped deploy/ files pass every check", .requiresDeployTools)
     func shippedFilesPass() throws {
         let result = try Self.check(Self.repository + "/deploy")
         #expect(result.exitCode == 0, "\(result)")
@@ -93,7 +93,7 @@ struct DeployTests {
             reported: "patch target Job dispatch-due-migration"),
     ]
 
-    @Test("a broken copy fails its check", arguments: breakages)
+    @Test("a broken copy fails its check", .requiresDeployTools, arguments: breakages)
     func brokenCopyFails(_ breakage: DeployBreakage) throws {
         let scratch = try Ops.scratchDirectory()
         defer { Ops.removeTree(scratch) }

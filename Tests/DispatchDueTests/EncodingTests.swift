@@ -23,21 +23,21 @@ struct EncodingTests {
         #expect(try JSONValue.parse(expected) == .string(input))
     }
 
-    @Test("a batch bound as a text[] arrives element for element")
+    @Test("a batch bound as a text[] arrives element for element", .requiresDatabase)
     func arraysRoundTrip() throws {
-        let database = try TestDatabase.create(migrated: false)
-        defer { database.drop() }
-        let connection = try database.connect()
-        let elements: [String?] = [
-            "plain", #"quote " inside"#, #"back\slash"#, "{braces,commas}", "NULL", nil, "", " spaced ", "東京", "\u{1F600}",
-        ]
-        let rows = try connection.query(
-            "SELECT value, value IS NULL AS missing FROM unnest($1::text[]) WITH ORDINALITY AS u(value, n) ORDER BY n",
-            [PostgresArray(elements)])
-        #expect(rows.count == elements.count)
-        for (row, element) in zip(rows, elements) {
-            #expect(row["value"] == element)
-            #expect(try row.bool("missing") == (element == nil))
+        try withTestDatabase(migrated: false) { database in
+            let connection = try database.connect()
+            let elements: [String?] = [
+                "plain", #"quote " inside"#, #"back\slash"#, "{braces,commas}", "NULL", nil, "", " spaced ", "東京", "\u{1F600}",
+            ]
+            let rows = try connection.query(
+                "SELECT value, value IS NULL AS missing FROM unnest($1::text[]) WITH ORDINALITY AS u(value, n) ORDER BY n",
+                [PostgresArray(elements)])
+            #expect(rows.count == elements.count)
+            for (row, element) in zip(rows, elements) {
+                #expect(row["value"] == element)
+                #expect(try row.bool("missing") == (element == nil))
+            }
         }
     }
 }

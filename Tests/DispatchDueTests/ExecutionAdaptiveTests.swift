@@ -9,7 +9,7 @@ import Testing
 
 /// The adaptive concurrency of the execution stage end to end (issue 14): the real binary
 /// against a stand-in that sheds load above K requests in flight. Counts, never times.
-@Suite("Execution adaptive concurrency")
+@Suite("Execution adaptive concurrency", .requiresDatabase)
 struct ExecutionAdaptiveTests {
     /// The number `cycle.finished` logged under `field`.
     static func finished(_ stderr: String, _ field: String) throws -> Double? {
@@ -38,94 +38,94 @@ struct ExecutionAdaptiveTests {
     func settlesNearTheEndpointLimit() throws {
         let runs = 1000
         let limit = 24
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection, maxRetries: 3)
-        try ExecutionFixture.invocations(connection, count: runs)
-        let standIn = try StandIn(latencyMilliseconds: 20, maxInFlight: limit, retryAfterSeconds: 1)
-        defer { standIn.stop() }
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection, maxRetries: 3)
+            try ExecutionFixture.invocations(connection, count: runs)
+            let standIn = try StandIn(latencyMilliseconds: 20, maxInFlight: limit, retryAfterSeconds: 1)
+            defer { standIn.stop() }
 
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        let posts = standIn.posts()
-        let shed = posts.filter(\.shed).count
-        let accepted = posts.count - shed
-        // Every run was posted (its first attempt), and each POST was answered once: accepted
-        // (running) or 429 (back to pending as attempt 2); nothing failed, nothing was put back unsent.
-        #expect(Set(posts.compactMap { $0.header("idempotency-key") }).count == runs)
-        #expect(posts.count == runs)
-        #expect(try ExecutionFixture.counts(connection) == ["running": accepted, "pending": shed].filter { $0.value > 0 })
-        #expect(try scalar(connection, "SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending' AND attempt_number = 2") == String(shed))
-        #expect(try Self.finished(result.stderr, "posted") == Double(runs))
-        #expect(try Self.finished(result.stderr, "accepted") == Double(accepted))
-        #expect(try Self.finished(result.stderr, "retried") == Double(shed))
-        #expect(try Self.finished(result.stderr, "released") == 0)
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            let posts = standIn.posts()
+            let shed = posts.filter(\.shed).count
+            let accepted = posts.count - shed
+            // Every run was posted (its first attempt), and each POST was answered once: accepted
+            // (running) or 429 (back to pending as attempt 2); nothing failed, nothing was put back unsent.
+            #expect(Set(posts.compactMap { $0.header("idempotency-key") }).count == runs)
+            #expect(posts.count == runs)
+            #expect(try ExecutionFixture.counts(connection) == ["running": accepted, "pending": shed].filter { $0.value > 0 })
+            #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending' AND attempt_number = 2") == String(shed))
+            #expect(try Self.finished(result.stderr, "posted") == Double(runs))
+            #expect(try Self.finished(result.stderr, "accepted") == Double(accepted))
+            #expect(try Self.finished(result.stderr, "retried") == Double(shed))
+            #expect(try Self.finished(result.stderr, "released") == 0)
 
-        // At most 5% of POSTs answered 429, and at least one: the limit was found, not assumed.
-        #expect(shed >= 1)
-        #expect(shed * 100 <= posts.count * 5, "\(shed) of \(posts.count) POSTs answered 429")
-        let settled = try #require(try Self.finished(result.stderr, "concurrency"))
-        #expect(settled >= Double((limit + 1) / 2) && settled <= Double(limit + 2), "settled on \(settled), K = \(limit)")
+            // At most 5% of POSTs answered 429, and at least one: the limit was found, not assumed.
+            #expect(shed >= 1)
+            #expect(shed * 100 <= posts.count * 5, "\(shed) of \(posts.count) POSTs answered 429")
+            let settled = try #require(try Self.finished(result.stderr, "concurrency"))
+            #expect(settled >= Double((limit + 1) / 2) && settled <= Double(limit + 2), "settled on \(settled), K = \(limit)")
 
-        // The retries, made due now, are accepted by the next cycle: every run is running.
-        try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() WHERE status = 'pending'")
-        let again = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(again.exitCode == 0, "\(again)")
-        let second = standIn.posts().dropFirst(posts.count)
-        let counts = try ExecutionFixture.counts(connection)
-        #expect(counts["running"] == runs - (counts["pending"] ?? 0))
-        #expect((counts["pending"] ?? 0) == second.filter(\.shed).count)
-        #expect(counts["pending"] == nil, "\(counts)")
+            // The retries, made due now, are accepted by the next cycle: every run is running.
+            try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() WHERE status = 'pending'")
+            let again = try database.runCycle(endpoint: standIn.url)
+            #expect(again.exitCode == 0, "\(again)")
+            let second = standIn.posts().dropFirst(posts.count)
+            let counts = try ExecutionFixture.counts(connection)
+            #expect(counts["running"] == runs - (counts["pending"] ?? 0))
+            #expect((counts["pending"] ?? 0) == second.filter(\.shed).count)
+            #expect(counts["pending"] == nil, "\(counts)")
+        }
     }
 }
 
 /// Leftover of the hardening (issue 14, item 4a): a claim statement cancelled at a stop is a
 /// stop of the pipeline, not an error thrown out of it.
-@Suite("Execution interrupted statements")
+@Suite("Execution interrupted statements", .requiresDatabase)
 struct ExecutionInterruptedStatementTests {
     @Test("a claim blocked by a lock and cancelled at SIGTERM: the stage stops as on any stop (exit 143, nothing claimed, nothing posted)")
     func claimCancelledAtStop() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn()
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection, count: 10)
-        // Reads go on (the cycle's checks), every write to the invocations waits: the claim,
-        // an UPDATE, is the first statement of the cycle that writes them. (pg_locks, not
-        // pg_stat_activity: the dispatcher may log in as another role, whose query text is hidden.)
-        let blocker = try database.connect()
-        try blocker.query("BEGIN")
-        try blocker.query("LOCK TABLE scheduled_trigger_invocations IN SHARE ROW EXCLUSIVE MODE")
-        let dispatcher = try ChildProcess(
-            "dispatch-due", ["run", "--log-format", "json"],
-            environment: ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
-            ]))
-        let start = monotonicSeconds()
-        var waiting = "0"
-        while waiting == "0", monotonicSeconds() - start < 30 {
-            usleep(50_000)
-            waiting = try scalar(blocker, """
-                SELECT count(*) FROM pg_locks
-                WHERE NOT granted AND relation = 'scheduled_trigger_invocations'::regclass
-                """) ?? "0"
+        try withTestDatabase { database in
+            let standIn = try StandIn()
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection, count: 10)
+            // Reads go on (the cycle's checks), every write to the invocations waits: the claim,
+            // an UPDATE, is the first statement of the cycle that writes them. (pg_locks, not
+            // pg_stat_activity: the dispatcher may log in as another role, whose query text is hidden.)
+            let blocker = try database.connect()
+            try blocker.query("BEGIN")
+            try blocker.query("LOCK TABLE scheduled_trigger_invocations IN SHARE ROW EXCLUSIVE MODE")
+            let dispatcher = try ChildProcess(
+                "dispatch-due", ["run", "--log-format", "json"],
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
+                ]))
+            let start = monotonicSeconds()
+            var waiting = "0"
+            while waiting == "0", monotonicSeconds() - start < 30 {
+                usleep(50_000)
+                waiting = try blocker.value("""
+                    SELECT count(*) FROM pg_locks
+                    WHERE NOT granted AND relation = 'scheduled_trigger_invocations'::regclass
+                    """) ?? "0"
+            }
+            #expect(waiting == "1", "the claim never waited on the lock")
+            dispatcher.send(SIGTERM)
+            let result = dispatcher.wait(timeoutSeconds: 60)
+            try blocker.query("ROLLBACK")
+            #expect(result.exitCode == 143, "\(result)")
+            #expect(logLines(result.stderr, event: "execution.claim_interrupted").count == 1)
+            // The cancellation stayed inside the stage: the cycle was not cut short as an error.
+            #expect(logLines(result.stderr, event: "cycle.interrupted").isEmpty)
+            #expect(logLines(result.stderr, event: "cycle.finished").count == 1)
+            #expect(standIn.posts().isEmpty)
+            #expect(try ExecutionFixture.counts(connection) == ["pending": 10])
+            #expect(try connection.value("""
+                SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 1 AND lease_expires_at IS NULL
+                """) == "10")
         }
-        #expect(waiting == "1", "the claim never waited on the lock")
-        dispatcher.send(SIGTERM)
-        let result = dispatcher.wait(timeoutSeconds: 60)
-        try blocker.query("ROLLBACK")
-        #expect(result.exitCode == 143, "\(result)")
-        #expect(logLines(result.stderr, event: "execution.claim_interrupted").count == 1)
-        // The cancellation stayed inside the stage: the cycle was not cut short as an error.
-        #expect(logLines(result.stderr, event: "cycle.interrupted").isEmpty)
-        #expect(logLines(result.stderr, event: "cycle.finished").count == 1)
-        #expect(standIn.posts().isEmpty)
-        #expect(try ExecutionFixture.counts(connection) == ["pending": 10])
-        #expect(try scalar(connection, """
-            SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 1 AND lease_expires_at IS NULL
-            """) == "10")
     }
 }

@@ -21,7 +21,7 @@ struct ReconcileCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(getAnswer) after \(acceptedAgo) s" }
 }
 
-@Suite("reconcile (contract §2 step 5, §4)", .serialized)
+@Suite("reconcile (contract §2 step 5, §4)", .requiresDatabase, .serialized)
 struct ExecutionReconcileTests {
     // Trigger: max_retries 2, retry_delay 10, timeout 600; the invocation is on attempt 1,
     // accepted as run-x, its lease (next check time) passed. --reconcile-interval 45.
@@ -40,94 +40,94 @@ struct ExecutionReconcileTests {
 
     @Test("each status answer", arguments: cases)
     func reconcile(_ expected: ReconcileCase) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "status:500", getStatus: expected.getAnswer)
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection, maxRetries: 2, retryDelaySeconds: 10, timeoutSeconds: 600)
-        try ExecutionFixture.invocations(connection)
-        try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "status:500", getStatus: expected.getAnswer)
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection, maxRetries: 2, retryDelaySeconds: 10, timeoutSeconds: 600)
+            try ExecutionFixture.invocations(connection)
+            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
 
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--reconcile-interval", "45"])
-        #expect(result.exitCode == expected.exitCode, "\(result)")
-        let requests = standIn.requests()
-        #expect(requests.count == 1)
-        #expect(requests.first?.method == "GET")
-        #expect(requests.first?.path == "/run/api/executions/run-x")
-        #expect(requests.first?.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
-        #expect(requests.first?.header("x-inkeep-tenant-id") == "t1")
-        #expect(requests.first?.header("x-inkeep-project-id") == "proj1")
-        #expect(requests.first?.header("x-inkeep-agent-id") == "agent1")
+            let result = try database.runCycle(["--reconcile-interval", "45"], endpoint: standIn.url)
+            #expect(result.exitCode == expected.exitCode, "\(result)")
+            let requests = standIn.requests()
+            #expect(requests.count == 1)
+            #expect(requests.first?.method == "GET")
+            #expect(requests.first?.path == "/run/api/executions/run-x")
+            #expect(requests.first?.header("authorization") == "Bearer \(testAPIKey)")
+            #expect(requests.first?.header("x-inkeep-tenant-id") == "t1")
+            #expect(requests.first?.header("x-inkeep-project-id") == "proj1")
+            #expect(requests.first?.header("x-inkeep-agent-id") == "agent1")
 
-        let row = try ExecutionFixture.row(connection)
-        #expect(row["status"] == expected.status)
-        #expect(try row.int("attempt_number") == expected.attempt)
-        #expect(row["execution_id"] == expected.executionId)
-        #expect(row["conversations"] == expected.conversations)
-        switch expected.lease {
-        case .cleared:
-            #expect(try row.bool("no_lease"))
-        case .nextCheck:
-            let lease = try #require(row.double("lease_in"))
-            #expect(lease > 40 && lease <= 45, "lease in \(lease) s")
-        }
-        if expected.status == "pending" {
-            let next = try #require(row.double("next_attempt_in"))
-            #expect(next >= 9 && next <= 13, "next attempt in \(next) s")  // 10 × 2^0 × [1, 1.3]
-        }
-        if let fragment = expected.errorContains {
-            #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
+            let row = try ExecutionFixture.row(connection)
+            #expect(row["status"] == expected.status)
+            #expect(try row.int("attempt_number") == expected.attempt)
+            #expect(row["execution_id"] == expected.executionId)
+            #expect(row["conversations"] == expected.conversations)
+            switch expected.lease {
+            case .cleared:
+                #expect(try row.bool("no_lease"))
+            case .nextCheck:
+                let lease = try #require(row.double("lease_in"))
+                #expect(lease > 40 && lease <= 45, "lease in \(lease) s")
+            }
+            if expected.status == "pending" {
+                let next = try #require(row.double("next_attempt_in"))
+                #expect(next >= 9 && next <= 13, "next attempt in \(next) s")  // 10 × 2^0 × [1, 1.3]
+            }
+            if let fragment = expected.errorContains {
+                #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
+            }
         }
     }
 
     @Test("an execution not yet due for a check is not asked about")
     func leaseNotPassed() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn()
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection)
-        try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
-        try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() + interval '20 seconds'")
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(standIn.requests().isEmpty)
+        try withTestDatabase { database in
+            let standIn = try StandIn()
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection)
+            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() + interval '20 seconds'")
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(standIn.requests().isEmpty)
+        }
     }
 
     @Test("the conversationId is appended once per attempt, across checks and retries")
     func conversationsPerAttempt() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "accept", getStatus: "running")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection, maxRetries: 2)
-        try ExecutionFixture.invocations(connection)
-        try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
-        func expireLease() throws {
-            try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() - interval '1 second'")
-        }
-        // Two checks of the same attempt: one entry.
-        for _ in 0..<2 {
-            #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "accept", getStatus: "running")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection, maxRetries: 2)
+            try ExecutionFixture.invocations(connection)
+            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            func expireLease() throws {
+                try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() - interval '1 second'")
+            }
+            // Two checks of the same attempt: one entry.
+            for _ in 0..<2 {
+                #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
+                try expireLease()
+            }
+            #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x"]"#)
+            // The execution fails: retry, re-posted (accepted as run-1), checked: a second entry.
+            try standIn.setAnswers(get: "failed,running")
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
+            try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() - interval '1 second'")
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
+            let accepted = try ExecutionFixture.row(connection)
+            #expect(accepted["execution_id"] == "run-1")
+            #expect(try accepted.int("attempt_number") == 2)
+            #expect(standIn.posts().last?.header("idempotency-key")?.hasSuffix("-2") == true)
             try expireLease()
+            #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
+            #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x", "conv-run-1"]"#)
         }
-        #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x"]"#)
-        // The execution fails: retry, re-posted (accepted as run-1), checked: a second entry.
-        try standIn.setAnswers(get: "failed,running")
-        #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
-        try connection.query("UPDATE scheduled_trigger_invocations SET next_attempt_at = now() - interval '1 second'")
-        #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
-        let accepted = try ExecutionFixture.row(connection)
-        #expect(accepted["execution_id"] == "run-1")
-        #expect(try accepted.int("attempt_number") == 2)
-        #expect(standIn.posts().last?.header("idempotency-key")?.hasSuffix("-2") == true)
-        try expireLease()
-        #expect(try ExecutionFixture.runCycle(database, url: standIn.url).exitCode == 0)
-        #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x", "conv-run-1"]"#)
     }
 
     /// The state after a 2xx with `x-workflow-run-id`: running, execution recorded, started

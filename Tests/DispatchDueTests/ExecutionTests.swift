@@ -23,7 +23,7 @@ struct AnswerCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { answer }
 }
 
-@Suite("execution stage (contract §2 steps 4–6, §4)", .serialized)
+@Suite("execution stage (contract §2 steps 4–6, §4)", .requiresDatabase, .serialized)
 struct ExecutionTests {
     // Trigger: max_retries 1, retry_delay_seconds 10, so a first failed attempt is retried after
     // 10 × 2^0 × [1, 1.3] = 10–13 s, and a 429's Retry-After wins when it is later.
@@ -48,101 +48,101 @@ struct ExecutionTests {
 
     @Test("each answer of the §4 table", arguments: answers)
     func answer(_ expected: AnswerCase) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: expected.answer)
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection, maxRetries: 1, retryDelaySeconds: 10)
-        try ExecutionFixture.invocations(connection)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: expected.answer)
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection, maxRetries: 1, retryDelaySeconds: 10)
+            try ExecutionFixture.invocations(connection)
 
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--request-timeout", "2"])
-        #expect(result.exitCode == expected.exitCode, "\(result)")
-        #expect(standIn.posts().count == 1)
+            let result = try database.runCycle(["--request-timeout", "2"], endpoint: standIn.url)
+            #expect(result.exitCode == expected.exitCode, "\(result)")
+            #expect(standIn.posts().count == 1)
 
-        let row = try ExecutionFixture.row(connection)
-        #expect(row["status"] == expected.status)
-        #expect(try row.int("attempt_number") == expected.attempt)
-        #expect(try row.optionalInt("last_http_status") == expected.httpStatus)
-        #expect(row["execution_id"] == expected.executionId)
-        #expect(try row.bool("no_lease") == expected.leaseCleared)
-        if let least = expected.nextAttemptAtLeast, let most = expected.nextAttemptAtMost {
-            let next = try #require(row.double("next_attempt_in"))
-            #expect(next >= least && next <= most, "next attempt in \(next) s")
-        } else {
-            #expect(try row.bool("no_next_attempt"))
+            let row = try ExecutionFixture.row(connection)
+            #expect(row["status"] == expected.status)
+            #expect(try row.int("attempt_number") == expected.attempt)
+            #expect(try row.optionalInt("last_http_status") == expected.httpStatus)
+            #expect(row["execution_id"] == expected.executionId)
+            #expect(try row.bool("no_lease") == expected.leaseCleared)
+            if let least = expected.nextAttemptAtLeast, let most = expected.nextAttemptAtMost {
+                let next = try #require(row.double("next_attempt_in"))
+                #expect(next >= least && next <= most, "next attempt in \(next) s")
+            } else {
+                #expect(try row.bool("no_next_attempt"))
+            }
+            if let fragment = expected.errorContains {
+                #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
+            }
+            if expected.status == "completed" || expected.status == "failed" { #expect(try row.bool("completed_at_set")) }
+            if expected.status == "running" || expected.status == "completed" { #expect(try row.bool("started")) }
+            #expect(!result.stdout.contains(testAPIKey) && !result.stderr.contains(testAPIKey))
         }
-        if let fragment = expected.errorContains {
-            #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
-        }
-        if expected.status == "completed" || expected.status == "failed" { #expect(try row.bool("completed_at_set")) }
-        if expected.status == "running" || expected.status == "completed" { #expect(try row.bool("started")) }
-        #expect(!result.stdout.contains(ExecutionFixture.apiKey) && !result.stderr.contains(ExecutionFixture.apiKey))
     }
 
     @Test("a connection refused is retried like a 5xx")
     func connectRefused() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection)
-        let result = try ExecutionFixture.runCycle(database, url: "http://127.0.0.1:\(ExecutionFixture.closedPort())")
-        #expect(result.exitCode == 0, "\(result)")
-        let row = try ExecutionFixture.row(connection)
-        #expect(row["status"] == "pending")
-        #expect(try row.int("attempt_number") == 2)
-        #expect(row["last_http_status"] == nil)
-        #expect(row["last_error"]?.isEmpty == false)
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection)
+            let result = try database.runCycle(endpoint: "http://127.0.0.1:\(ExecutionFixture.closedPort())")
+            #expect(result.exitCode == 0, "\(result)")
+            let row = try ExecutionFixture.row(connection)
+            #expect(row["status"] == "pending")
+            #expect(try row.int("attempt_number") == 2)
+            #expect(row["last_http_status"] == nil)
+            #expect(row["last_error"]?.isEmpty == false)
+        }
     }
 
     @Test("the full request: URL with ref, identity headers, Idempotency-Key, body valid against the OpenAPI schema")
     func requestShape() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn()
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(
-            connection, payload: #"{"city": "Zürich", "n": 2.50}"#, template: "Weather for {{ city }} x{{n}}",
-            runAsUser: "user-7", ref: "feature/a b&c", timeZone: "Europe/Zurich")
-        try ExecutionFixture.trigger(connection, id: "trg2", payload: #"{"b": 1, "a": [true, null]}"#)
-        try ExecutionFixture.invocations(connection, count: 1, firstMinute: 90)
-        try ExecutionFixture.invocations(connection, trigger: "trg2", count: 1, firstMinute: 5)
+        try withTestDatabase { database in
+            let standIn = try StandIn()
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(
+                connection, payload: #"{"city": "Zürich", "n": 2.50}"#, template: "Weather for {{ city }} x{{n}}",
+                runAsUser: "user-7", ref: "feature/a b&c", timeZone: "Europe/Zurich")
+            try ExecutionFixture.trigger(connection, id: "trg2", payload: #"{"b": 1, "a": [true, null]}"#)
+            try ExecutionFixture.invocations(connection, count: 1, firstMinute: 90)
+            try ExecutionFixture.invocations(connection, trigger: "trg2", count: 1, firstMinute: 5)
 
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        let posts = standIn.posts()
-        try #require(posts.count == 2)
-        let first = try #require(posts.first { $0.header("idempotency-key")?.hasPrefix("sched_trg1_") == true })
-        let second = try #require(posts.first { $0.header("idempotency-key")?.hasPrefix("sched_trg2_") == true })
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            let posts = standIn.posts()
+            try #require(posts.count == 2)
+            let first = try #require(posts.first { $0.header("idempotency-key")?.hasPrefix("sched_trg1_") == true })
+            let second = try #require(posts.first { $0.header("idempotency-key")?.hasPrefix("sched_trg2_") == true })
 
-        // ?ref= percent-encoded: '/', ' ' and '&' must not leak into the query syntax.
-        #expect(first.query == "ref=feature%2Fa%20b%26c")
-        #expect(second.query == "ref=main")
-        #expect(first.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
-        #expect(first.header("x-inkeep-tenant-id") == "t1")
-        #expect(first.header("x-inkeep-project-id") == "proj1")
-        #expect(first.header("x-inkeep-agent-id") == "agent1")
-        #expect(first.header("x-inkeep-run-as-user-id") == "user-7")
-        #expect(second.header("x-inkeep-run-as-user-id") == nil)
-        // Slot 90 minutes after 2026-01-01T00:00Z, attempt 1.
-        #expect(first.header("idempotency-key") == "sched_trg1_2026-01-01T01:30:00.000Z-1")
-        #expect(second.header("idempotency-key") == "sched_trg2_2026-01-01T00:05:00.000Z-1")
-        #expect(first.header("content-type") == "application/json")
-        #expect(first.header("accept") == "text/event-stream")
+            // ?ref= percent-encoded: '/', ' ' and '&' must not leak into the query syntax.
+            #expect(first.query == "ref=feature%2Fa%20b%26c")
+            #expect(second.query == "ref=main")
+            #expect(first.header("authorization") == "Bearer \(testAPIKey)")
+            #expect(first.header("x-inkeep-tenant-id") == "t1")
+            #expect(first.header("x-inkeep-project-id") == "proj1")
+            #expect(first.header("x-inkeep-agent-id") == "agent1")
+            #expect(first.header("x-inkeep-run-as-user-id") == "user-7")
+            #expect(second.header("x-inkeep-run-as-user-id") == nil)
+            // Slot 90 minutes after 2026-01-01T00:00Z, attempt 1.
+            #expect(first.header("idempotency-key") == "sched_trg1_2026-01-01T01:30:00.000Z-1")
+            #expect(second.header("idempotency-key") == "sched_trg2_2026-01-01T00:05:00.000Z-1")
+            #expect(first.header("content-type") == "application/json")
+            #expect(first.header("accept") == "text/event-stream")
 
-        // The body, exactly (key order included), then against the published schema.
-        #expect(
-            first.body
-                == #"{"messages":[{"role":"user","content":"Weather for Zürich x2.50"}],"forwardedHeaders":{"x-inkeep-client-timezone":"Europe/Zurich","x-inkeep-client-timestamp":"2026-01-01T01:30:00.000Z"}}"#
-        )
-        // No template: the payload as compact JSON in jsonb key order (shorter keys first).
-        #expect(second.json?["messages"] == .array([.object([("role", .string("user")), ("content", .string(#"{"a":[true,null],"b":1}"#))])]))
-        let schema = try OpenAPISchema.postExecutionBody()
-        for post in posts {
-            let body = try #require(post.json)
-            #expect(OpenAPISchema.violations(of: body, against: schema).isEmpty, "\(OpenAPISchema.violations(of: body, against: schema))")
+            // The body, exactly (key order included), then against the published schema.
+            #expect(
+                first.body
+                    == #"{"messages":[{"role":"user","content":"Weather for Zürich x2.50"}],"forwardedHeaders":{"x-inkeep-client-timezone":"Europe/Zurich","x-inkeep-client-timestamp":"2026-01-01T01:30:00.000Z"}}"#
+            )
+            // No template: the payload as compact JSON in jsonb key order (shorter keys first).
+            #expect(second.json?["messages"] == .array([.object([("role", .string("user")), ("content", .string(#"{"a":[true,null],"b":1}"#))])]))
+            let schema = try OpenAPISchema.postExecutionBody()
+            for post in posts {
+                let body = try #require(post.json)
+                #expect(OpenAPISchema.violations(of: body, against: schema).isEmpty, "\(OpenAPISchema.violations(of: body, against: schema))")
+            }
         }
     }
 
@@ -155,229 +155,228 @@ struct ExecutionTests {
         (1, 0, "failed", 1, -1.0, -1.0),
     ])
     func retrySchedule(attempt: Int, maxRetries: Int, status: String, attemptAfter: Int, least: Double, most: Double) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "status:502")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection, maxRetries: maxRetries, retryDelaySeconds: 100)
-        try ExecutionFixture.invocations(connection)
-        try connection.query("UPDATE scheduled_trigger_invocations SET attempt_number = $1", [attempt])
-        let before = try connection.query("SELECT extract(epoch FROM now()) AS t").first!.double("t")!
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "status:502")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection, maxRetries: maxRetries, retryDelaySeconds: 100)
+            try ExecutionFixture.invocations(connection)
+            try connection.query("UPDATE scheduled_trigger_invocations SET attempt_number = $1", [attempt])
+            let before = try connection.query("SELECT extract(epoch FROM now()) AS t").first!.double("t")!
 
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(standIn.posts().first?.header("idempotency-key")?.hasSuffix("-\(attempt)") == true)
-        let row = try connection.query(
-            """
-            SELECT status, attempt_number, extract(epoch FROM next_attempt_at) AS next, extract(epoch FROM now()) AS after
-            FROM scheduled_trigger_invocations
-            """
-        ).first!
-        let after = row.double("after")!
-        #expect(row["status"] == status)
-        #expect(try row.int("attempt_number") == attemptAfter)
-        if least >= 0 {
-            let next = try #require(row.double("next"))
-            // Recorded between `before` and `after` on the database clock.
-            #expect(next >= before + least && next <= after + most, "next - before = \(next - before)")
-        } else {
-            #expect(row["next"] == nil)
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(standIn.posts().first?.header("idempotency-key")?.hasSuffix("-\(attempt)") == true)
+            let row = try connection.query(
+                """
+                SELECT status, attempt_number, extract(epoch FROM next_attempt_at) AS next, extract(epoch FROM now()) AS after
+                FROM scheduled_trigger_invocations
+                """
+            ).first!
+            let after = row.double("after")!
+            #expect(row["status"] == status)
+            #expect(try row.int("attempt_number") == attemptAfter)
+            if least >= 0 {
+                let next = try #require(row.double("next"))
+                // Recorded between `before` and `after` on the database clock.
+                #expect(next >= before + least && next <= after + most, "next - before = \(next - before)")
+            } else {
+                #expect(row["next"] == nil)
+            }
         }
     }
 
     @Test("an invocation whose trigger was disabled or deleted is cancelled, never posted", arguments: ["disable", "delete"])
     func cancellation(change: String) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn()
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.trigger(connection, id: "other")
-        try ExecutionFixture.invocations(connection, count: 3)
-        try ExecutionFixture.invocations(connection, trigger: "other", count: 1)
-        if change == "disable" {
-            try connection.query("UPDATE scheduled_triggers SET enabled = false WHERE id = 'trg1'")
-        } else {
-            try connection.query("DELETE FROM scheduled_triggers WHERE id = 'trg1'")
+        try withTestDatabase { database in
+            let standIn = try StandIn()
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.trigger(connection, id: "other")
+            try ExecutionFixture.invocations(connection, count: 3)
+            try ExecutionFixture.invocations(connection, trigger: "other", count: 1)
+            if change == "disable" {
+                try connection.query("UPDATE scheduled_triggers SET enabled = false WHERE id = 'trg1'")
+            } else {
+                try connection.query("DELETE FROM scheduled_triggers WHERE id = 'trg1'")
+            }
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(try ExecutionFixture.counts(connection) == ["cancelled": 3, "running": 1])
+            let posts = standIn.posts()
+            #expect(posts.count == 1)
+            #expect(posts.allSatisfy { $0.header("idempotency-key")?.hasPrefix("sched_other_") == true })
+            let reason = try ExecutionFixture.row(connection, where: "scheduled_trigger_id = 'trg1'")["last_error"]
+            #expect(reason?.contains(change == "disable" ? "disabled" : "deleted") == true)
         }
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(try ExecutionFixture.counts(connection) == ["cancelled": 3, "running": 1])
-        let posts = standIn.posts()
-        #expect(posts.count == 1)
-        #expect(posts.allSatisfy { $0.header("idempotency-key")?.hasPrefix("sched_other_") == true })
-        let reason = try ExecutionFixture.row(connection, where: "scheduled_trigger_id = 'trg1'")["last_error"]
-        #expect(reason?.contains(change == "disable" ? "disabled" : "deleted") == true)
     }
 
     @Test("401 stops the cycle: exit 3, every claimed invocation back to pending, attempts unchanged")
     func credentialsRejected() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(apiKey: "the-right-key")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection, count: 60)
-        // Half of them are retries already, with a next_attempt_at in the past that must survive.
-        try connection.query(
-            """
-            UPDATE scheduled_trigger_invocations SET attempt_number = 2, next_attempt_at = '2026-01-01T00:00:00Z'
-            WHERE scheduled_for >= '2026-01-01T00:30:00Z'
-            """)
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--concurrency", "4"])
-        #expect(result.exitCode == 77, "\(result)")
-        #expect(result.stderr.contains("rejected the credentials"))
-        #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
-        // It stopped posting after the first round (at most one round of 4 in flight).
-        #expect(standIn.posts().count <= 4)
-        let summary = try connection.query(
-            """
-            SELECT count(*) FILTER (WHERE status = 'pending' AND lease_expires_at IS NULL) AS released,
-                   count(*) FILTER (WHERE attempt_number = 1 AND next_attempt_at IS NULL) AS first_attempts,
-                   count(*) FILTER (WHERE attempt_number = 2 AND next_attempt_at = '2026-01-01T00:00:00Z') AS retries
-            FROM scheduled_trigger_invocations
-            """
-        ).first!
-        #expect(try summary.int("released") == 60)
-        #expect(try summary.int("first_attempts") == 30)
-        #expect(try summary.int("retries") == 30)
+        try withTestDatabase { database in
+            let standIn = try StandIn(apiKey: "the-right-key")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection, count: 60)
+            // Half of them are retries already, with a next_attempt_at in the past that must survive.
+            try connection.query(
+                """
+                UPDATE scheduled_trigger_invocations SET attempt_number = 2, next_attempt_at = '2026-01-01T00:00:00Z'
+                WHERE scheduled_for >= '2026-01-01T00:30:00Z'
+                """)
+            let result = try database.runCycle(["--concurrency", "4"], endpoint: standIn.url)
+            #expect(result.exitCode == 77, "\(result)")
+            #expect(result.stderr.contains("rejected the credentials"))
+            #expect(!result.stderr.contains(testAPIKey) && !result.stdout.contains(testAPIKey))
+            // It stopped posting after the first round (at most one round of 4 in flight).
+            #expect(standIn.posts().count <= 4)
+            let summary = try connection.query(
+                """
+                SELECT count(*) FILTER (WHERE status = 'pending' AND lease_expires_at IS NULL) AS released,
+                       count(*) FILTER (WHERE attempt_number = 1 AND next_attempt_at IS NULL) AS first_attempts,
+                       count(*) FILTER (WHERE attempt_number = 2 AND next_attempt_at = '2026-01-01T00:00:00Z') AS retries
+                FROM scheduled_trigger_invocations
+                """
+            ).first!
+            #expect(try summary.int("released") == 60)
+            #expect(try summary.int("first_attempts") == 30)
+            #expect(try summary.int("retries") == 30)
+        }
     }
 
     @Test("the API key never appears in output or stored rows, even when the endpoint echoes it")
     func keyNeverLeaks() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "400-echo")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection, count: 2)
-        let result = try ExecutionFixture.runCycle(
-            database, url: standIn.url, arguments: ["--log-format", "text", "--verbose"])
-        #expect(result.exitCode == 0, "\(result)")
-        // The stand-in did get the key, and echoed it back …
-        #expect(standIn.posts().first?.header("authorization") == "Bearer \(ExecutionFixture.apiKey)")
-        // … yet nothing we print or store has it.
-        let stored = try connection.query("SELECT string_agg(i::text, ' ') AS everything FROM scheduled_trigger_invocations i").first!["everything"] ?? ""
-        #expect(stored.contains("Bearer ****"))
-        for text in [result.stdout, result.stderr, stored] {
-            #expect(!text.contains(ExecutionFixture.apiKey))
-            #expect(!text.contains("Zq7Xv9Lm2Pw4"))
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "400-echo")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection, count: 2)
+            let result = try database.runCycle(["--log-format", "text", "--verbose"], endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            // The stand-in did get the key, and echoed it back …
+            #expect(standIn.posts().first?.header("authorization") == "Bearer \(testAPIKey)")
+            // … yet nothing we print or store has it.
+            let stored = try connection.query("SELECT string_agg(i::text, ' ') AS everything FROM scheduled_trigger_invocations i").first!["everything"] ?? ""
+            #expect(stored.contains("Bearer ****"))
+            for text in [result.stdout, result.stderr, stored] {
+                #expect(!text.contains(testAPIKey))
+                #expect(!text.contains("Zq7Xv9Lm2Pw4"))
+            }
+            // --help with the key in the environment.
+            let help = try ChildProcess.run(
+                "dispatch-due", ["run", "--help"],
+                environment: ChildProcess.dispatcherEnvironment(["AGENTS_API_KEY": testAPIKey]))
+            #expect(help.exitCode == 0)
+            #expect(!help.stdout.contains(testAPIKey) && !help.stderr.contains(testAPIKey))
+            #expect(help.stdout.contains("--agents-api-url") && help.stdout.contains("--api-key-file"))
         }
-        // --help with the key in the environment.
-        let help = try ChildProcess.run(
-            "dispatch-due", ["run", "--help"],
-            environment: ExecutionFixture.environment(["AGENTS_API_KEY": ExecutionFixture.apiKey]))
-        #expect(help.exitCode == 0)
-        #expect(!help.stdout.contains(ExecutionFixture.apiKey) && !help.stderr.contains(ExecutionFixture.apiKey))
-        #expect(help.stdout.contains("--agents-api-url") && help.stdout.contains("--api-key-file"))
     }
 
     @Test("endpoint settings are needed only when there is something to post")
     func lazyConfiguration() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        let environment = ExecutionFixture.environment(["DATABASE_URL": database.url])
-        let idle = try ChildProcess.run("dispatch-due", ["run", "--log-format", "json"], environment: environment)
-        #expect(idle.exitCode == 0, "\(idle)")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            let environment = ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url])
+            let idle = try ChildProcess.run("dispatch-due", ["run", "--log-format", "json"], environment: environment)
+            #expect(idle.exitCode == 0, "\(idle)")
 
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection)
-        let noURL = try ChildProcess.run(
-            "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_KEY": ExecutionFixture.apiKey]))
-        #expect(noURL.exitCode == 78, "\(noURL)")
-        #expect(noURL.stderr.contains("AGENTS_API_URL"))
-        #expect(!noURL.stderr.contains(ExecutionFixture.apiKey))
-        let noKey = try ChildProcess.run(
-            "dispatch-due", ["run"], environment: ExecutionFixture.environment(["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9"]))
-        #expect(noKey.exitCode == 78, "\(noKey)")
-        #expect(noKey.stderr.contains("AGENTS_API_KEY"))
-        // Nothing was claimed by the refused runs.
-        #expect(try ExecutionFixture.counts(connection) == ["pending": 1])
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection)
+            let noURL = try ChildProcess.run(
+                "dispatch-due", ["run"], environment: ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url, "AGENTS_API_KEY": testAPIKey]))
+            #expect(noURL.exitCode == 78, "\(noURL)")
+            #expect(noURL.stderr.contains("AGENTS_API_URL"))
+            #expect(!noURL.stderr.contains(testAPIKey))
+            let noKey = try ChildProcess.run(
+                "dispatch-due", ["run"], environment: ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9"]))
+            #expect(noKey.exitCode == 78, "\(noKey)")
+            #expect(noKey.stderr.contains("AGENTS_API_KEY"))
+            // Nothing was claimed by the refused runs.
+            #expect(try ExecutionFixture.counts(connection) == ["pending": 1])
+        }
     }
 
     @Test(
         "the key comes from --api-key-file, AGENTS_API_KEY_FILE, $CREDENTIALS_DIRECTORY/agents-api-key, AGENTS_API_KEY, in that order",
         arguments: ["flag", "file-variable", "credentials-directory", "variable"])
     func keySources(winner: String) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let good = "good-key-\(winner)"
-        let standIn = try StandIn(apiKey: good)
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection)
+        try withTestDatabase { database in
+            let good = "good-key-\(winner)"
+            let standIn = try StandIn(apiKey: good)
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection)
 
-        let order = ["flag", "file-variable", "credentials-directory", "variable"]
-        let winnerIndex = order.firstIndex(of: winner)!
-        let scratch = "/tmp/dd-keys-\(randomHex(8))"
-        mkdir(scratch, 0o700)
-        mkdir(scratch + "/credentials", 0o700)
-        // Sources above the winner are absent, the winner has the good key (with a trailing
-        // newline, as editors write it), those below have wrong keys.
-        func key(_ source: String) -> String? {
-            let index = order.firstIndex(of: source)!
-            if index < winnerIndex { return nil }
-            return index == winnerIndex ? good : "wrong-key-\(source)"
-        }
-        var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url]
-        var arguments = ["run"]
-        if let value = key("flag") {
-            try FileSystem.writeAtomically(value + "\n", to: scratch + "/flag-key")
-            arguments += ["--api-key-file", scratch + "/flag-key"]
-        }
-        if let value = key("file-variable") {
-            try FileSystem.writeAtomically(value + "\n", to: scratch + "/variable-key")
-            environment["AGENTS_API_KEY_FILE"] = scratch + "/variable-key"
-        }
-        if let value = key("credentials-directory") {
-            try FileSystem.writeAtomically(value + "\n", to: scratch + "/credentials/agents-api-key")
-            environment["CREDENTIALS_DIRECTORY"] = scratch + "/credentials"
-        }
-        if let value = key("variable") { environment["AGENTS_API_KEY"] = value }
+            let order = ["flag", "file-variable", "credentials-directory", "variable"]
+            let winnerIndex = order.firstIndex(of: winner)!
+            let scratch = "/tmp/dd-keys-\(randomHex(8))"
+            mkdir(scratch, 0o700)
+            mkdir(scratch + "/credentials", 0o700)
+            // Sources above the winner are absent, the winner has the good key (with a trailing
+            // newline, as editors write it), those below have wrong keys.
+            func key(_ source: String) -> String? {
+                let index = order.firstIndex(of: source)!
+                if index < winnerIndex { return nil }
+                return index == winnerIndex ? good : "wrong-key-\(source)"
+            }
+            var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url]
+            var arguments = ["run"]
+            if let value = key("flag") {
+                try FileSystem.writeAtomically(value + "\n", to: scratch + "/flag-key")
+                arguments += ["--api-key-file", scratch + "/flag-key"]
+            }
+            if let value = key("file-variable") {
+                try FileSystem.writeAtomically(value + "\n", to: scratch + "/variable-key")
+                environment["AGENTS_API_KEY_FILE"] = scratch + "/variable-key"
+            }
+            if let value = key("credentials-directory") {
+                try FileSystem.writeAtomically(value + "\n", to: scratch + "/credentials/agents-api-key")
+                environment["CREDENTIALS_DIRECTORY"] = scratch + "/credentials"
+            }
+            if let value = key("variable") { environment["AGENTS_API_KEY"] = value }
 
-        let result = try ChildProcess.run("dispatch-due", arguments, environment: ExecutionFixture.environment(environment))
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(standIn.posts().first?.header("authorization") == "Bearer \(good)")
-        #expect(try ExecutionFixture.row(connection)["status"] == "running")
+            let result = try ChildProcess.run("dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment(environment))
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(standIn.posts().first?.header("authorization") == "Bearer \(good)")
+            #expect(try ExecutionFixture.row(connection)["status"] == "running")
+        }
     }
 
     @Test("SIGTERM: stop claiming, give requests in flight the grace, put unsent work back, exit 143")
     func sigterm() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "hang")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try ExecutionFixture.trigger(connection)
-        try ExecutionFixture.invocations(connection, count: 40)
-        let dispatcher = try ChildProcess(
-            "dispatch-due", ["run", "--log-format", "json", "--concurrency", "4", "--request-timeout", "60"],
-            environment: ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": ExecutionFixture.apiKey,
-            ]))
-        // Wait until the four requests are in flight, then ask it to stop.
-        let start = monotonicSeconds()
-        while standIn.posts().count < 4, monotonicSeconds() - start < 30 { usleep(20_000) }
-        dispatcher.send(SIGTERM)
-        let result = dispatcher.wait(timeoutSeconds: 60)
-        #expect(result.exitCode == 143, "\(result)")
-        #expect(standIn.posts().count == 4)
-        // Four were cut off mid-request and keep their lease; the other 36 are pending again.
-        let summary = try connection.query(
-            """
-            SELECT count(*) FILTER (WHERE status = 'running' AND lease_expires_at > now() AND execution_id IS NULL) AS cut_off,
-                   count(*) FILTER (WHERE status = 'pending' AND lease_expires_at IS NULL AND attempt_number = 1) AS released
-            FROM scheduled_trigger_invocations
-            """
-        ).first!
-        #expect(try summary.int("cut_off") == 4)
-        #expect(try summary.int("released") == 36)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "hang")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try ExecutionFixture.trigger(connection)
+            try ExecutionFixture.invocations(connection, count: 40)
+            let dispatcher = try ChildProcess(
+                "dispatch-due", ["run", "--log-format", "json", "--concurrency", "4", "--request-timeout", "60"],
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
+                ]))
+            // Wait until the four requests are in flight, then ask it to stop.
+            let start = monotonicSeconds()
+            while standIn.posts().count < 4, monotonicSeconds() - start < 30 { usleep(20_000) }
+            dispatcher.send(SIGTERM)
+            let result = dispatcher.wait(timeoutSeconds: 60)
+            #expect(result.exitCode == 143, "\(result)")
+            #expect(standIn.posts().count == 4)
+            // Four were cut off mid-request and keep their lease; the other 36 are pending again.
+            let summary = try connection.query(
+                """
+                SELECT count(*) FILTER (WHERE status = 'running' AND lease_expires_at > now() AND execution_id IS NULL) AS cut_off,
+                       count(*) FILTER (WHERE status = 'pending' AND lease_expires_at IS NULL AND attempt_number = 1) AS released
+                FROM scheduled_trigger_invocations
+                """
+            ).first!
+            #expect(try summary.int("cut_off") == 4)
+            #expect(try summary.int("released") == 36)
+        }
     }
 }
 

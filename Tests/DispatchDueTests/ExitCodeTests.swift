@@ -44,21 +44,21 @@ struct ExitCodeTests {
         #expect(ExitStatus.outcome(for: mapping.error).code == mapping.code)
     }
 
-    @Test("a bare dispatch-due prints help, exits 0 and runs no cycle")
+    @Test("a bare dispatch-due prints help, exits 0 and runs no cycle", .requiresDatabase)
     func bareCommandPrintsHelp() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try PoisonFlagFixture.seed(database)
-        let before = try database.snapshot()
-        let result = try ChildProcess.run(
-            "dispatch-due", [],
-            environment: ExecutionFixture.environment([
-                "DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": "unused",
-            ]))
-        #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stdout.contains("SUBCOMMANDS:") && result.stdout.contains("run"), "\(result.stdout)")
-        #expect(result.stdout.contains("dispatch-due run"))
-        #expect(try database.snapshot() == before, "a bare dispatch-due changed the tables")
+        try withTestDatabase { database in
+            try PoisonFlagFixture.seed(database)
+            let before = try database.snapshot()
+            let result = try ChildProcess.run(
+                "dispatch-due", [],
+                environment: ChildProcess.dispatcherEnvironment([
+                    "DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": "unused",
+                ]))
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(result.stdout.contains("SUBCOMMANDS:") && result.stdout.contains("run"), "\(result.stdout)")
+            #expect(result.stdout.contains("dispatch-due run"))
+            #expect(try database.snapshot() == before, "a bare dispatch-due changed the tables")
+        }
     }
 
     struct HelpCase: Sendable, CustomTestStringConvertible {

@@ -9,7 +9,7 @@ import Testing
 /// which cannot do anything a cycle does not need. The roles are cluster-wide and the file is
 /// idempotent, so every test applies it as it is; the suite is serialised so that two tests
 /// never race on the first CREATE ROLE.
-@Suite("least-privilege roles (deploy/sql/roles.sql)", .serialized)
+@Suite("least-privilege roles (deploy/sql/roles.sql)", .requiresDatabase, .serialized)
 struct LeastPrivilegeRoleTests {
     static let migrator = "dispatch_due_migrator"
     static let dispatcher = "dispatch_due_dispatcher"
@@ -30,9 +30,9 @@ struct LeastPrivilegeRoleTests {
         var extra = ["DATABASE_URL": url(database, as: role)]
         if let endpoint {
             extra["AGENTS_API_URL"] = endpoint
-            extra["AGENTS_API_KEY"] = ExecutionFixture.apiKey
+            extra["AGENTS_API_KEY"] = testAPIKey
         }
-        return ExecutionFixture.environment(extra)
+        return ChildProcess.dispatcherEnvironment(extra)
     }
 
     /// One one-time trigger due a minute ago, written by SQL as any writer may (§1).
@@ -83,43 +83,44 @@ struct LeastPrivilegeRoleTests {
 
     @Test("a fresh database: roles, migrate as the migrator, roles again, then a cycle as the dispatcher")
     func freshDatabase() throws {
-        let database = try TestDatabase.create(migrated: false)
-        defer { database.drop() }
-        try Self.applyRoles(database)
+        try withTestDatabase(migrated: false) { database in
+            try Self.applyRoles(database)
 
-        let migrate = try ChildProcess.run(
-            "dispatch-due", ["migrate"], environment: Self.environment(database, as: Self.migrator))
-        #expect(migrate.exitCode == 0, "\(migrate)")
-        // Before the second apply the dispatcher has no right on the new tables: roles.sql
-        // grants on what exists, and it is applied again after a migrate that adds tables.
-        try Self.applyRoles(database)
+            let migrate = try ChildProcess.run(
+                "dispatch-due", ["migrate"], environment: Self.environment(database, as: Self.migrator))
+            #expect(migrate.exitCode == 0, "\(migrate)")
+            // Before the second apply the dispatcher has no right on the new tables: roles.sql
+            // grants on what exists, and it is applied again after a migrate that adds tables.
+            try Self.applyRoles(database)
 
-        let admin = try database.connect()
-        let owners = try admin.query(
-            """
-            SELECT c.relname, pg_get_userbyid(c.relowner) AS owner FROM pg_class c
-            WHERE c.relname IN ('scheduled_triggers', 'scheduled_trigger_invocations', 'schema_migrations')
-            ORDER BY c.relname
-            """)
-        #expect(owners.count == 3)
-        for row in owners { #expect(row["owner"] == Self.migrator, "\(row["relname"] ?? "?")") }
+            let admin = try database.connect()
+            let owners = try admin.query(
+                """
+                SELECT c.relname, pg_get_userbyid(c.relowner) AS owner FROM pg_class c
+                WHERE c.relname IN ('scheduled_triggers', 'scheduled_trigger_invocations', 'schema_migrations')
+                ORDER BY c.relname
+                """)
+            #expect(owners.count == 3)
+            for row in owners { #expect(row["owner"] == Self.migrator, "\(row["relname"] ?? "?")") }
 
-        try Self.cycleAsDispatcher(database)
+            try Self.cycleAsDispatcher(database)
+        }
     }
 
     @Test("a database migrated by another owner is handed to the migrator, and a cycle runs as the dispatcher")
     func existingDatabase() throws {
-        let database = try TestDatabase.create()  // migrated by the test cluster's superuser
-        defer { database.drop() }
-        try Self.applyRoles(database)
-        try Self.applyRoles(database)  // idempotent: a second apply changes nothing and fails on nothing
+        // Migrated by the test cluster's superuser.
+        try withTestDatabase { database in
+            try Self.applyRoles(database)
+            try Self.applyRoles(database)  // idempotent: a second apply changes nothing and fails on nothing
 
-        // The migrator now owns the ledger: it can read it, take the lock and find nothing to do.
-        let migrate = try ChildProcess.run(
-            "dispatch-due", ["migrate"], environment: Self.environment(database, as: Self.migrator))
-        #expect(migrate.exitCode == 0, "\(migrate)")
+            // The migrator now owns the ledger: it can read it, take the lock and find nothing to do.
+            let migrate = try ChildProcess.run(
+                "dispatch-due", ["migrate"], environment: Self.environment(database, as: Self.migrator))
+            #expect(migrate.exitCode == 0, "\(migrate)")
 
-        try Self.cycleAsDispatcher(database)
+            try Self.cycleAsDispatcher(database)
+        }
     }
 
     /// Statements outside a cycle's needs, each refused with insufficient_privilege (42501).
@@ -136,15 +137,15 @@ struct LeastPrivilegeRoleTests {
 
     @Test("the dispatcher role cannot do what a cycle does not need", arguments: refused)
     func dispatcherRefused(_ statement: String) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try Self.applyRoles(database)
-        let connection = try Connection(
-            connectionString: Self.url(database, as: Self.dispatcher), applicationName: "dispatch-due-tests")
-        #expect {
-            try connection.query(statement)
-        } throws: { error in
-            (error as? PostgresError)?.sqlState == "42501"
+        try withTestDatabase { database in
+            try Self.applyRoles(database)
+            let connection = try Connection(
+                connectionString: Self.url(database, as: Self.dispatcher), applicationName: "dispatch-due-tests")
+            #expect {
+                try connection.query(statement)
+            } throws: { error in
+                (error as? PostgresError)?.sqlState == "42501"
+            }
         }
     }
 }

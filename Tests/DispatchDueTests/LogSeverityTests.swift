@@ -31,68 +31,66 @@ struct LogSeverityTests {
         return (result.exitCode, text.split(separator: "\n").map(String.init))
     }
 
-    @Test("stderr is the journal: every line starts with <N>, the syslog priority of its level", arguments: ["json", "text"])
+    @Test("stderr is the journal: every line starts with <N>, the syslog priority of its level", .requiresDatabase, arguments: ["json", "text"])
     func journalPrefix(format: String) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        // A successful cycle: cycle.finished is info, <6>.
-        let ok = try Self.runWithStderrFile(
-            ["run", "--record-only", "--log-format", format], databaseURL: database.url,
-            journalStream: { "\($0):\($1)" })
-        #expect(ok.exitCode == 0)
-        let finished = try #require(ok.lines.first { $0.contains("cycle.finished") })
-        #expect(finished.hasPrefix("<6>"), "\(finished)")
-        for line in ok.lines { #expect(line.hasPrefix("<"), "\(line)") }
+        try withTestDatabase { database in
+            // A successful cycle: cycle.finished is info, <6>.
+            let ok = try Self.runWithStderrFile(
+                ["run", "--record-only", "--log-format", format], databaseURL: database.url,
+                journalStream: { "\($0):\($1)" })
+            #expect(ok.exitCode == 0)
+            let finished = try #require(ok.lines.first { $0.contains("cycle.finished") })
+            #expect(finished.hasPrefix("<6>"), "\(finished)")
+            for line in ok.lines { #expect(line.hasPrefix("<"), "\(line)") }
 
-        // A failed one: cycle.finished and the failure report are errors, <3>.
-        let failed = try Self.runWithStderrFile(
-            ["run", "--record-only", "--log-format", format], databaseURL: Self.unreachableDatabase,
-            journalStream: { "\($0):\($1)" })
-        #expect(failed.exitCode == 69)
-        #expect(!failed.lines.isEmpty)
-        for line in failed.lines { #expect(line.hasPrefix("<3>"), "\(line)") }
-    }
-
-    @Test("JOURNAL_STREAM naming another file (inherited, stderr redirected) adds no prefix")
-    func otherStream() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let run = try Self.runWithStderrFile(
-            ["run", "--record-only", "--log-format", "json"], databaseURL: database.url,
-            journalStream: { "\($0):\($1 + 1)" })
-        #expect(run.exitCode == 0)
-        #expect(!run.lines.isEmpty)
-        for line in run.lines { #expect(line.hasPrefix("{"), "\(line)") }
-    }
-
-    @Test("every JSON line has severity next to level, and the same cycle id")
-    func severityAndCycleID() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try Ops.insertTrigger(connection, id: "due", runAtSQL: "now() - interval '1 minute'", nextRunAtSQL: "now() - interval '1 minute'")
-        let result = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--log-format", "json", "--verbose"],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count >= 2, "\(result.stderr)")
-        let expected = ["debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR"]
-        var ids: Set<String> = []
-        for line in lines {
-            let object = try JSONValue.parse(String(line))
-            let level = try #require(object["level"]?.stringValue)
-            #expect(object["severity"]?.stringValue == expected[level], "\(line)")
-            let id = try #require(object["cycle_id"]?.stringValue, "\(line)")
-            #expect(id.count == 16 && id.allSatisfy(\.isHexDigit), "\(id)")
-            ids.insert(id)
+            // A failed one: cycle.finished and the failure report are errors, <3>.
+            let failed = try Self.runWithStderrFile(
+                ["run", "--record-only", "--log-format", format], databaseURL: Self.unreachableDatabase,
+                journalStream: { "\($0):\($1)" })
+            #expect(failed.exitCode == 69)
+            #expect(!failed.lines.isEmpty)
+            for line in failed.lines { #expect(line.hasPrefix("<3>"), "\(line)") }
         }
-        #expect(ids.count == 1)
-        // Another process is another cycle.
-        let again = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--log-format", "json"], extraEnvironment: ["DATABASE_URL": database.url])
-        let other = try JSONValue.parse(String(again.stderr.split(separator: "\n").last ?? ""))
-        #expect(other["cycle_id"]?.stringValue.map { !ids.contains($0) } == true)
+    }
+
+    @Test("JOURNAL_STREAM naming another file (inherited, stderr redirected) adds no prefix", .requiresDatabase)
+    func otherStream() throws {
+        try withTestDatabase { database in
+            let run = try Self.runWithStderrFile(
+                ["run", "--record-only", "--log-format", "json"], databaseURL: database.url,
+                journalStream: { "\($0):\($1 + 1)" })
+            #expect(run.exitCode == 0)
+            #expect(!run.lines.isEmpty)
+            for line in run.lines { #expect(line.hasPrefix("{"), "\(line)") }
+        }
+    }
+
+    @Test("every JSON line has severity next to level, and the same cycle id", .requiresDatabase)
+    func severityAndCycleID() throws {
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try connection.insertTrigger(
+                id: "due", runAt: .sql("now() - interval '1 minute'"), nextRunAt: .sql("now() - interval '1 minute'"))
+            let result = try database.runCycle(["--verbose"])
+            #expect(result.exitCode == 0, "\(result)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count >= 2, "\(result.stderr)")
+            let expected = ["debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR"]
+            var ids: Set<String> = []
+            for line in lines {
+                let object = try JSONValue.parse(String(line))
+                let level = try #require(object["level"]?.stringValue)
+                #expect(object["severity"]?.stringValue == expected[level], "\(line)")
+                let id = try #require(object["cycle_id"]?.stringValue, "\(line)")
+                #expect(id.count == 16 && id.allSatisfy(\.isHexDigit), "\(id)")
+                ids.insert(id)
+            }
+            #expect(ids.count == 1)
+            // Another process is another cycle.
+            let again = try database.runCycle()
+            let other = try JSONValue.parse(String(again.stderr.split(separator: "\n").last ?? ""))
+            #expect(other["cycle_id"]?.stringValue.map { !ids.contains($0) } == true)
+        }
     }
 
     @Test("cycle.finished says how the cycle ended, at the level of that ending", arguments: [

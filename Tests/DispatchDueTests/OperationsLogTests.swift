@@ -78,81 +78,77 @@ struct OperationsLogTests {
         #expect(levels == shown)
     }
 
-    @Test("a real cycle logs JSON lines naming tenant, project, agent, trigger, invocation and slot, then one summary")
+    @Test("a real cycle logs JSON lines naming tenant, project, agent, trigger, invocation and slot, then one summary", .requiresDatabase)
     func realCycle() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        // A one-time trigger an hour late: it fires once, its slot is run_at in whole seconds.
-        try Ops.insertTrigger(
-            connection, tenant: "tenant-log", id: "once", project: "project-log", agent: "agent-log",
-            runAtSQL: "date_trunc('second', now()) - interval '1 hour'",
-            nextRunAtSQL: "date_trunc('second', now()) - interval '1 hour'")
-        let expectedSlot = try #require(try Ops.scalar(connection, """
-            SELECT to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') FROM scheduled_triggers WHERE id = 'once'
-            """))
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            // A one-time trigger an hour late: it fires once, its slot is run_at in whole seconds.
+            try connection.insertTrigger(
+                tenant: "tenant-log", id: "once", project: "project-log", agent: "agent-log",
+                runAt: .sql("date_trunc('second', now()) - interval '1 hour'"),
+                nextRunAt: .sql("date_trunc('second', now()) - interval '1 hour'"))
+            let expectedSlot = try #require(try connection.value("""
+                SELECT to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') FROM scheduled_triggers WHERE id = 'once'
+                """))
 
-        let result = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--log-format", "json"],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
+            let result = try database.runCycle()
+            #expect(result.exitCode == 0, "\(result)")
 
-        let invocationID = try #require(try Ops.scalar(
-            connection, "SELECT id FROM scheduled_trigger_invocations WHERE scheduled_trigger_id = 'once'"))
-        let lines = result.stderr.split(separator: "\n").map(String.init)
-        #expect(!lines.isEmpty)
-        var objects: [JSONValue] = []
-        for line in lines {
-            let object = try JSONValue.parse(line)
-            #expect(object["time"]?.stringValue != nil, "\(line)")
-            #expect(object["level"]?.stringValue != nil, "\(line)")
-            #expect(object["event"]?.stringValue != nil, "\(line)")
-            objects.append(object)
-        }
-        // Every line about this trigger names where it runs.
-        let aboutTrigger = objects.filter { $0["trigger"] == .string("once") }
-        #expect(!aboutTrigger.isEmpty, "no line names the trigger:\n\(result.stderr)")
-        for object in aboutTrigger {
-            #expect(object["tenant"] == .string("tenant-log"))
-            #expect(object["project"] == .string("project-log"))
-            #expect(object["agent"] == .string("agent-log"))
-        }
-        // The recorded invocation is logged with its id and slot.
-        let recorded = aboutTrigger.filter { $0["invocation"] == .string(invocationID) }
-        #expect(recorded.count >= 1, "no line names invocation \(invocationID):\n\(result.stderr)")
-        for object in recorded {
-            let slot = object["slot"]?.stringValue ?? ""
-            #expect(slot.hasPrefix(expectedSlot), "slot \(slot), expected \(expectedSlot)")
-        }
-        // Exactly one summary, the last line, with the cycle's counts.
-        let summaries = objects.filter { $0["event"] == .string("cycle.finished") }
-        #expect(summaries.count == 1)
-        let summary = try #require(objects.last)
-        #expect(summary["event"] == .string("cycle.finished"))
-        #expect(summary["recorded"] == .number("1"))
-        #expect(summary["skipped_slots"] == .number("0"))
-        #expect(summary["posted"] == .number("0"))
-        for key in ["accepted", "retried", "failed", "cancelled", "slot_lag_seconds", "duration_seconds"] {
-            #expect(summary[key] != nil, "summary lacks \(key)")
-        }
-        // One hour late (and the database clock moved on a little since).
-        if case .number(let lag)? = summary["slot_lag_seconds"], let seconds = Double(lag) {
-            #expect(seconds >= 3600 && seconds < 3600 + 120, "lag \(seconds)")
-        } else {
-            Issue.record("slot_lag_seconds is not a number: \(summary)")
+            let invocationID = try #require(try connection.value(
+                "SELECT id FROM scheduled_trigger_invocations WHERE scheduled_trigger_id = 'once'"))
+            let lines = result.stderr.split(separator: "\n").map(String.init)
+            #expect(!lines.isEmpty)
+            var objects: [JSONValue] = []
+            for line in lines {
+                let object = try JSONValue.parse(line)
+                #expect(object["time"]?.stringValue != nil, "\(line)")
+                #expect(object["level"]?.stringValue != nil, "\(line)")
+                #expect(object["event"]?.stringValue != nil, "\(line)")
+                objects.append(object)
+            }
+            // Every line about this trigger names where it runs.
+            let aboutTrigger = objects.filter { $0["trigger"] == .string("once") }
+            #expect(!aboutTrigger.isEmpty, "no line names the trigger:\n\(result.stderr)")
+            for object in aboutTrigger {
+                #expect(object["tenant"] == .string("tenant-log"))
+                #expect(object["project"] == .string("project-log"))
+                #expect(object["agent"] == .string("agent-log"))
+            }
+            // The recorded invocation is logged with its id and slot.
+            let recorded = aboutTrigger.filter { $0["invocation"] == .string(invocationID) }
+            #expect(recorded.count >= 1, "no line names invocation \(invocationID):\n\(result.stderr)")
+            for object in recorded {
+                let slot = object["slot"]?.stringValue ?? ""
+                #expect(slot.hasPrefix(expectedSlot), "slot \(slot), expected \(expectedSlot)")
+            }
+            // Exactly one summary, the last line, with the cycle's counts.
+            let summaries = objects.filter { $0["event"] == .string("cycle.finished") }
+            #expect(summaries.count == 1)
+            let summary = try #require(objects.last)
+            #expect(summary["event"] == .string("cycle.finished"))
+            #expect(summary["recorded"] == .number("1"))
+            #expect(summary["skipped_slots"] == .number("0"))
+            #expect(summary["posted"] == .number("0"))
+            for key in ["accepted", "retried", "failed", "cancelled", "slot_lag_seconds", "duration_seconds"] {
+                #expect(summary[key] != nil, "summary lacks \(key)")
+            }
+            // One hour late (and the database clock moved on a little since).
+            if case .number(let lag)? = summary["slot_lag_seconds"], let seconds = Double(lag) {
+                #expect(seconds >= 3600 && seconds < 3600 + 120, "lag \(seconds)")
+            } else {
+                Issue.record("slot_lag_seconds is not a number: \(summary)")
+            }
         }
     }
 
-    @Test("--log-format text writes key=value lines")
+    @Test("--log-format text writes key=value lines", .requiresDatabase)
     func textFormat() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let result = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--log-format", "text"],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
-        let last = try #require(result.stderr.split(separator: "\n").last.map(String.init))
-        #expect(last.contains(" INFO    cycle.finished recorded=0 "), "\(last)")
-        #expect(!last.hasPrefix("{"))
+        try withTestDatabase { database in
+            let result = try database.dispatchDue(["run", "--record-only", "--log-format", "text"])
+            #expect(result.exitCode == 0, "\(result)")
+            let last = try #require(result.stderr.split(separator: "\n").last.map(String.init))
+            #expect(last.contains(" INFO    cycle.finished recorded=0 "), "\(last)")
+            #expect(!last.hasPrefix("{"))
+        }
     }
 }

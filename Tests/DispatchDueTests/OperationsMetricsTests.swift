@@ -8,77 +8,80 @@ import Testing
 
 @Suite("operations: metrics file")
 struct OperationsMetricsTests {
-    @Test("a cycle writes Prometheus text: that cycle's counts, success, and the backlog it left")
+    @Test("a cycle writes Prometheus text: that cycle's counts, success, and the backlog it left", .requiresDatabase)
     func cycleMetrics() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        // Fires once (one-time, an hour late): recorded 1, lag ≈ 3600 s, then nothing due.
-        try Ops.insertTrigger(
-            connection, id: "once", runAtSQL: "date_trunc('second', now()) - interval '1 hour'",
-            nextRunAtSQL: "date_trunc('second', now()) - interval '1 hour'")
-        // Not touched by a record-only cycle: a runnable invocation waiting 5 minutes, one
-        // waiting for its retry time (not runnable), a running one with an expired lease, and
-        // a finished one (not in the backlog).
-        try Ops.insertInvocation(connection, id: "waiting", createdSQL: "now() - interval '5 minutes'")
-        try Ops.insertInvocation(
-            connection, id: "retry-later", createdSQL: "now() - interval '2 hours'",
-            nextAttemptSQL: "now() + interval '10 minutes'")
-        try Ops.insertInvocation(
-            connection, id: "crashed", status: "running", createdSQL: "now() - interval '3 minutes'",
-            leaseSQL: "now() - interval '1 minute'")
-        try Ops.insertInvocation(connection, id: "done", status: "completed", createdSQL: "now() - interval '1 day'")
-        try Ops.insertTrigger(connection, id: "broken", cron: "0 24 * * *", scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            // Fires once (one-time, an hour late): recorded 1, lag ≈ 3600 s, then nothing due.
+            try connection.insertTrigger(
+                id: "once", runAt: .sql("date_trunc('second', now()) - interval '1 hour'"),
+                nextRunAt: .sql("date_trunc('second', now()) - interval '1 hour'"))
+            // Not touched by a record-only cycle: a runnable invocation waiting 5 minutes, one
+            // waiting for its retry time (not runnable), a running one with an expired lease, and
+            // a finished one (not in the backlog).
+            try connection.insertInvocation(
+                id: "waiting", trigger: "t", slot: .sql("now() - interval '5 minutes'"), key: "key-waiting",
+                createdAt: .sql("now() - interval '5 minutes'"), payload: nil)
+            try connection.insertInvocation(
+                id: "retry-later", trigger: "t", slot: .sql("now() - interval '2 hours'"), key: "key-retry-later",
+                createdAt: .sql("now() - interval '2 hours'"), nextAttemptAt: .sql("now() + interval '10 minutes'"),
+                payload: nil)
+            try connection.insertInvocation(
+                id: "crashed", trigger: "t", slot: .sql("now() - interval '3 minutes'"), status: "running",
+                key: "key-crashed", createdAt: .sql("now() - interval '3 minutes'"),
+                leaseExpiresAt: .sql("now() - interval '1 minute'"), payload: nil)
+            try connection.insertInvocation(
+                id: "done", trigger: "t", slot: .sql("now() - interval '1 day'"), status: "completed", key: "key-done",
+                createdAt: .sql("now() - interval '1 day'"), completedAt: .null, payload: nil)
+            try connection.insertTrigger(
+                id: "broken", cron: "0 24 * * *", scheduleError: "cron field 2 (hour): 24 is out of range 0-23")
 
-        let folder = try Ops.scratchDirectory()
-        defer { Ops.removeTree(folder) }
-        let path = folder + "/dispatch_due.prom"
-        let result = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--metrics-file", path],
-            extraEnvironment: ["DATABASE_URL": database.url])
-        #expect(result.exitCode == 0, "\(result)")
+            let folder = try Ops.scratchDirectory()
+            defer { Ops.removeTree(folder) }
+            let path = folder + "/dispatch_due.prom"
+            let result = try database.dispatchDue(["run", "--record-only", "--metrics-file", path])
+            #expect(result.exitCode == 0, "\(result)")
 
-        let metrics = try PrometheusText.parse(try FileSystem.readText(path))
-        for sample in metrics.samples {
-            #expect(sample.name.hasPrefix("dispatch_due_"), "\(sample.name)")
-            #expect(metrics.helps[sample.name].map { !$0.isEmpty } == true, "no HELP for \(sample.name)")
+            let metrics = try PrometheusText.parse(try FileSystem.readText(path))
+            for sample in metrics.samples {
+                #expect(sample.name.hasPrefix("dispatch_due_"), "\(sample.name)")
+                #expect(metrics.helps[sample.name].map { !$0.isEmpty } == true, "no HELP for \(sample.name)")
+            }
+            #expect(metrics.value("dispatch_due_last_cycle_success") == 1)
+            #expect(metrics.value("dispatch_due_last_cycle_slots", ["result": "recorded"]) == 1)
+            #expect(metrics.value("dispatch_due_last_cycle_slots", ["result": "skipped"]) == 0)
+            #expect(metrics.value("dispatch_due_last_cycle_invocations", ["result": "posted"]) == 0)
+            let lag = try #require(metrics.value("dispatch_due_last_cycle_slot_lag_seconds"))
+            #expect(lag >= 3600 && lag < 3600 + 120)
+            // Backlog after the cycle: the new invocation, "waiting" and "crashed" (running, no
+            // execution, lease passed: contract §2 step 4) are runnable; the oldest runnable waited 5
+            // minutes; "retry-later" is pending but not runnable.
+            #expect(metrics.value("dispatch_due_due_triggers") == 0)
+            #expect(metrics.value("dispatch_due_oldest_due_lag_seconds") == 0)
+            #expect(metrics.value("dispatch_due_runnable_invocations") == 3)
+            let runnableLag = try #require(metrics.value("dispatch_due_oldest_runnable_lag_seconds"))
+            #expect(runnableLag >= 300 && runnableLag < 300 + 120)
+            #expect(metrics.value("dispatch_due_invocations", ["status": "pending"]) == 3)
+            #expect(metrics.value("dispatch_due_invocations", ["status": "running"]) == 1)
+            #expect(metrics.value("dispatch_due_expired_leases") == 1)
+            #expect(metrics.value("dispatch_due_schedule_error_triggers") == 1)
+            // The success time is the cycle's time, on the database clock.
+            let finished = try #require(metrics.value("dispatch_due_last_cycle_timestamp_seconds"))
+            #expect(metrics.value("dispatch_due_last_success_timestamp_seconds") == finished)
+            let databaseNow = try #require(Double(try connection.value("SELECT extract(epoch FROM now())") ?? ""))
+            #expect(finished <= databaseNow && finished > databaseNow - 120)
+
+            // A failed cycle (no schema) says so, keeps the last success time, and has no backlog.
+            try withTestDatabase(migrated: false) { empty in
+                let failed = try empty.dispatchDue(["run", "--record-only", "--metrics-file", path])
+                #expect(failed.exitCode == 1, "\(failed)")
+                let after = try PrometheusText.parse(try FileSystem.readText(path))
+                #expect(after.value("dispatch_due_last_cycle_success") == 0)
+                #expect(after.value("dispatch_due_last_success_timestamp_seconds") == finished)
+                #expect(after.value("dispatch_due_due_triggers") == nil)
+                #expect(after.value("dispatch_due_runnable_invocations") == nil)
+            }
         }
-        #expect(metrics.value("dispatch_due_last_cycle_success") == 1)
-        #expect(metrics.value("dispatch_due_last_cycle_slots", ["result": "recorded"]) == 1)
-        #expect(metrics.value("dispatch_due_last_cycle_slots", ["result": "skipped"]) == 0)
-        #expect(metrics.value("dispatch_due_last_cycle_invocations", ["result": "posted"]) == 0)
-        let lag = try #require(metrics.value("dispatch_due_last_cycle_slot_lag_seconds"))
-        #expect(lag >= 3600 && lag < 3600 + 120)
-        // Backlog after the cycle: the new invocation, "waiting" and "crashed" (running, no
-        // execution, lease passed: contract §2 step 4) are runnable; the oldest runnable waited 5
-        // minutes; "retry-later" is pending but not runnable.
-        #expect(metrics.value("dispatch_due_due_triggers") == 0)
-        #expect(metrics.value("dispatch_due_oldest_due_lag_seconds") == 0)
-        #expect(metrics.value("dispatch_due_runnable_invocations") == 3)
-        let runnableLag = try #require(metrics.value("dispatch_due_oldest_runnable_lag_seconds"))
-        #expect(runnableLag >= 300 && runnableLag < 300 + 120)
-        #expect(metrics.value("dispatch_due_invocations", ["status": "pending"]) == 3)
-        #expect(metrics.value("dispatch_due_invocations", ["status": "running"]) == 1)
-        #expect(metrics.value("dispatch_due_expired_leases") == 1)
-        #expect(metrics.value("dispatch_due_schedule_error_triggers") == 1)
-        // The success time is the cycle's time, on the database clock.
-        let finished = try #require(metrics.value("dispatch_due_last_cycle_timestamp_seconds"))
-        #expect(metrics.value("dispatch_due_last_success_timestamp_seconds") == finished)
-        let databaseNow = try #require(Double(try Ops.scalar(connection, "SELECT extract(epoch FROM now())") ?? ""))
-        #expect(finished <= databaseNow && finished > databaseNow - 120)
-
-        // A failed cycle (no schema) says so, keeps the last success time, and has no backlog.
-        let empty = try TestDatabase.create(migrated: false)
-        defer { empty.drop() }
-        let failed = try ChildProcess.run(
-            "dispatch-due", ["run", "--record-only", "--metrics-file", path],
-            extraEnvironment: ["DATABASE_URL": empty.url])
-        #expect(failed.exitCode == 1, "\(failed)")
-        let after = try PrometheusText.parse(try FileSystem.readText(path))
-        #expect(after.value("dispatch_due_last_cycle_success") == 0)
-        #expect(after.value("dispatch_due_last_success_timestamp_seconds") == finished)
-        #expect(after.value("dispatch_due_due_triggers") == nil)
-        #expect(after.value("dispatch_due_runnable_invocations") == nil)
     }
 
     @Test("a file that never saw a success has no last-success sample (so an absent() alert fires)")

@@ -8,40 +8,6 @@ import Testing
 /// Helpers of the operations tests (logs, metrics, status, deploy), kept in one namespace
 /// so they never collide with other suites' helpers.
 enum Ops {
-    static func scalar(_ connection: borrowing Connection, _ sql: String, _ parameters: [any PostgresParameter] = []) throws -> String? {
-        try connection.query(sql, parameters).first?.values.first ?? nil
-    }
-
-    /// A trigger row as any writer would insert it; `nextRunAt` and `runAt` are SQL expressions
-    /// over now() (e.g. "now() - interval '10 minutes'"), never values from outside.
-    static func insertTrigger(
-        _ connection: borrowing Connection, tenant: String = "tenant-ops", id: String,
-        project: String = "project-ops", agent: String = "agent-ops",
-        cron: String? = nil, runAtSQL: String? = nil, nextRunAtSQL: String? = nil,
-        enabled: Bool = true, scheduleError: String? = nil
-    ) throws {
-        try connection.query("""
-            INSERT INTO scheduled_triggers
-                (tenant_id, id, project_id, agent_id, name, cron_expression, run_at, next_run_at, enabled, schedule_error)
-            VALUES ($1, $2, $3, $4, 'ops test', $5, \(runAtSQL ?? "NULL"), \(nextRunAtSQL ?? "NULL"), $6, $7)
-            """, [tenant, id, project, agent, cron, enabled, scheduleError])
-    }
-
-    /// An invocation row; `createdSQL` and `nextAttemptSQL` are SQL expressions over now().
-    static func insertInvocation(
-        _ connection: borrowing Connection, tenant: String = "tenant-ops", id: String, trigger: String = "t",
-        status: String = "pending", createdSQL: String = "now()", nextAttemptSQL: String? = nil,
-        leaseSQL: String? = nil
-    ) throws {
-        try connection.query("""
-            INSERT INTO scheduled_trigger_invocations
-                (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status, scheduled_for,
-                 idempotency_key, created_at, next_attempt_at, lease_expires_at)
-            VALUES ($1, $2, 'project-ops', 'agent-ops', $3, 'main', $4, \(createdSQL), $5,
-                    \(createdSQL), \(nextAttemptSQL ?? "NULL"), \(leaseSQL ?? "NULL"))
-            """, [tenant, id, trigger, status, "key-" + id])
-    }
-
     /// A fresh scratch folder under /tmp.
     static func scratchDirectory() throws -> String {
         var template = Array("/tmp/dd-ops-XXXXXX".utf8CString)

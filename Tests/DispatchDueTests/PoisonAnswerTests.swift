@@ -76,7 +76,7 @@ enum PoisonFixture {
     }
 
     static func cycle(_ database: TestDatabase, _ standIn: StandIn) throws -> ProcessResult {
-        try ExecutionFixture.runCycle(database, url: standIn.url, arguments: ["--request-timeout", "5"], key: key)
+        try database.runCycle(["--request-timeout", "5"], endpoint: standIn.url, apiKey: key)
     }
 }
 
@@ -94,7 +94,7 @@ struct PoisonPostCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { answer }
 }
 
-@Suite("Poison answers", .serialized)
+@Suite("Poison answers", .requiresDatabase, .serialized)
 struct PoisonAnswerTests {
     static let encodings = [
         "raw", "percent", "percent-lower", "percent-all", "percent-all-lower", "json-u", "json-u-upper", "double", "html",
@@ -145,33 +145,33 @@ struct PoisonAnswerTests {
 
     @Test("one poison POST answer among healthy tenants", arguments: postCases)
     func poisonPost(_ expected: PoisonPostCase) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "accept;evil=\(expected.answer)")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try PoisonFixture.seedHealthy(connection)
-        try PoisonFixture.seedPoison(connection)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "accept;evil=\(expected.answer)")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try PoisonFixture.seedHealthy(connection)
+            try PoisonFixture.seedPoison(connection)
 
-        let result = try PoisonFixture.cycle(database, standIn)
-        #expect(result.exitCode == 0, "\(result)")
-        try PoisonFixture.expectHealthy(connection, standIn, expected.answer)
-        #expect(standIn.posts().filter { $0.header("x-inkeep-tenant-id") == "evil" }.count == 1)
+            let result = try PoisonFixture.cycle(database, standIn)
+            #expect(result.exitCode == 0, "\(result)")
+            try PoisonFixture.expectHealthy(connection, standIn, expected.answer)
+            #expect(standIn.posts().filter { $0.header("x-inkeep-tenant-id") == "evil" }.count == 1)
 
-        let row = try PoisonFixture.poisonRow(connection)
-        #expect(row["status"] == expected.status)
-        #expect(try row.int("attempt_number") == expected.attempt)
-        #expect(try row.optionalInt("last_http_status") == expected.httpStatus)
-        #expect(row["execution_id"] == expected.executionId)
-        if let error = expected.error { #expect(row["last_error"] == error) }
-        for fragment in expected.errorContains {
-            #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
+            let row = try PoisonFixture.poisonRow(connection)
+            #expect(row["status"] == expected.status)
+            #expect(try row.int("attempt_number") == expected.attempt)
+            #expect(try row.optionalInt("last_http_status") == expected.httpStatus)
+            #expect(row["execution_id"] == expected.executionId)
+            if let error = expected.error { #expect(row["last_error"] == error) }
+            for fragment in expected.errorContains {
+                #expect(row["last_error"]?.contains(fragment) == true, "\(row["last_error"] ?? "nil")")
+            }
+            if let range = expected.nextAttempt {
+                let next = try #require(row.double("next_attempt_in"))
+                #expect(range.contains(next), "next attempt in \(next) s")
+            }
+            try PoisonFixture.expectNoKey(connection, result, expected.answer)
         }
-        if let range = expected.nextAttempt {
-            let next = try #require(row.double("next_attempt_in"))
-            #expect(range.contains(next), "next attempt in \(next) s")
-        }
-        try PoisonFixture.expectNoKey(connection, result, expected.answer)
     }
 
     static let getCases: [(answer: String, reason: String)] =
@@ -182,76 +182,76 @@ struct PoisonAnswerTests {
 
     @Test("one poison status answer among healthy tenants", arguments: getCases)
     func poisonStatus(answer: String, reason: String) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let standIn = try StandIn(postAnswer: "accept", getStatus: "completed;evil=\(answer)")
-        defer { standIn.stop() }
-        let connection = try database.connect()
-        try PoisonFixture.seedHealthy(connection)
-        try PoisonFixture.seedPoison(connection)
-        // The poisoned run was accepted by an earlier cycle and is due for its status check.
-        try connection.query(
-            """
-            UPDATE scheduled_trigger_invocations
-            SET status = 'running', execution_id = 'run-evil', started_at = now(), lease_expires_at = now() - interval '1 s'
-            WHERE tenant_id = 'evil'
-            """)
+        try withTestDatabase { database in
+            let standIn = try StandIn(postAnswer: "accept", getStatus: "completed;evil=\(answer)")
+            defer { standIn.stop() }
+            let connection = try database.connect()
+            try PoisonFixture.seedHealthy(connection)
+            try PoisonFixture.seedPoison(connection)
+            // The poisoned run was accepted by an earlier cycle and is due for its status check.
+            try connection.query(
+                """
+                UPDATE scheduled_trigger_invocations
+                SET status = 'running', execution_id = 'run-evil', started_at = now(), lease_expires_at = now() - interval '1 s'
+                WHERE tenant_id = 'evil'
+                """)
 
-        let result = try PoisonFixture.cycle(database, standIn)
-        #expect(result.exitCode == 0, "\(result)")
-        try PoisonFixture.expectHealthy(connection, standIn, answer)
-        #expect(standIn.posts().filter { $0.header("x-inkeep-tenant-id") == "evil" }.isEmpty)
+            let result = try PoisonFixture.cycle(database, standIn)
+            #expect(result.exitCode == 0, "\(result)")
+            try PoisonFixture.expectHealthy(connection, standIn, answer)
+            #expect(standIn.posts().filter { $0.header("x-inkeep-tenant-id") == "evil" }.isEmpty)
 
-        // The answer counts (completed); only the conversation id is left out, and logged.
-        let row = try PoisonFixture.poisonRow(connection)
-        #expect(row["status"] == "completed")
-        #expect(row["conversations"] == "[]")
-        #expect(row["last_error"] == nil)
-        let dropped = result.stderr.split(separator: "\n").filter { $0.contains("invocation.conversation_id_dropped") }
-        #expect(dropped.count == 1, "\(result.stderr)")
-        #expect(dropped.first?.contains(reason) == true)
-        #expect(dropped.first?.contains("\"tenant\":\"evil\"") == true)
-        try PoisonFixture.expectNoKey(connection, result, answer)
+            // The answer counts (completed); only the conversation id is left out, and logged.
+            let row = try PoisonFixture.poisonRow(connection)
+            #expect(row["status"] == "completed")
+            #expect(row["conversations"] == "[]")
+            #expect(row["last_error"] == nil)
+            let dropped = result.stderr.split(separator: "\n").filter { $0.contains("invocation.conversation_id_dropped") }
+            #expect(dropped.count == 1, "\(result.stderr)")
+            #expect(dropped.first?.contains(reason) == true)
+            #expect(dropped.first?.contains("\"tenant\":\"evil\"") == true)
+            try PoisonFixture.expectNoKey(connection, result, answer)
+        }
     }
 
     @Test("the recording UPDATE: a hostile value in one outcome never fails the batch")
     func hostileBatch() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        try PoisonFixture.seedHealthy(connection)
-        let runs = try ExecutionStore.claimRuns(limit: 100, leaseSeconds: 60, on: connection).map(\.run)
-        try #require(runs.count == PoisonFixture.healthyCount)
-        var outcomes = runs.map {
-            ExecutionOutcome(invocation: $0, action: .accepted, httpStatus: 200, executionId: "run-ok", delaySeconds: 30)
-        }
-        // A NUL would cut the bound C string (and the array literal with it), 100,000 × "é" is
-        // 200 KB, an infinite delay overflows an interval, a status past int4 fails its cast.
-        outcomes[0] = ExecutionOutcome(
-            invocation: runs[0], action: .failed, httpStatus: 400, error: "nul \u{0} inside " + String(repeating: "é", count: 100_000))
-        outcomes[1] = ExecutionOutcome(invocation: runs[1], action: .retry, httpStatus: 503, error: "retry", delaySeconds: .infinity)
-        outcomes[2] = ExecutionOutcome(
-            invocation: runs[2], action: .failed, httpStatus: 100_000_000_000, error: #""quoted" {braces}, \ back"#)
-        let updated = try ExecutionStore.record(outcomes, on: connection)
-        #expect(updated.count == PoisonFixture.healthyCount)
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            try PoisonFixture.seedHealthy(connection)
+            let runs = try ExecutionStore.claimRuns(limit: 100, leaseSeconds: 60, on: connection).map(\.run)
+            try #require(runs.count == PoisonFixture.healthyCount)
+            var outcomes = runs.map {
+                ExecutionOutcome(invocation: $0, action: .accepted, httpStatus: 200, executionId: "run-ok", delaySeconds: 30)
+            }
+            // A NUL would cut the bound C string (and the array literal with it), 100,000 × "é" is
+            // 200 KB, an infinite delay overflows an interval, a status past int4 fails its cast.
+            outcomes[0] = ExecutionOutcome(
+                invocation: runs[0], action: .failed, httpStatus: 400, error: "nul \u{0} inside " + String(repeating: "é", count: 100_000))
+            outcomes[1] = ExecutionOutcome(invocation: runs[1], action: .retry, httpStatus: 503, error: "retry", delaySeconds: .infinity)
+            outcomes[2] = ExecutionOutcome(
+                invocation: runs[2], action: .failed, httpStatus: 100_000_000_000, error: #""quoted" {braces}, \ back"#)
+            let updated = try ExecutionStore.record(outcomes, on: connection)
+            #expect(updated.count == PoisonFixture.healthyCount)
 
-        func row(_ run: ClaimedInvocation) throws -> Row {
-            try ExecutionFixture.row(connection, where: "tenant_id = '\(run.tenantId)' AND id = '\(run.id)'")
+            func row(_ run: ClaimedInvocation) throws -> Row {
+                try ExecutionFixture.row(connection, where: "tenant_id = '\(run.tenantId)' AND id = '\(run.id)'")
+            }
+            let first = try row(runs[0])
+            #expect(first["status"] == "failed")
+            #expect(first["last_error"]?.hasPrefix("nul \u{FFFD} inside éé") == true)
+            #expect((first["last_error"]?.utf8.count ?? 0) <= 2048)
+            let second = try row(runs[1])
+            #expect(second["status"] == "pending")
+            #expect(try second.int("attempt_number") == 2)
+            // Clamped to 100 years rather than refused.
+            #expect((second.double("next_attempt_in") ?? 0) > 99 * 365 * 86_400)
+            let third = try row(runs[2])
+            #expect(third["last_error"] == #""quoted" {braces}, \ back"#)
+            #expect(third["last_http_status"] == nil)
+            let rest = try connection.query(
+                "SELECT count(*) AS n FROM scheduled_trigger_invocations WHERE status = 'running' AND execution_id = 'run-ok'")
+            #expect(try rest.first!.int("n") == PoisonFixture.healthyCount - 3)
         }
-        let first = try row(runs[0])
-        #expect(first["status"] == "failed")
-        #expect(first["last_error"]?.hasPrefix("nul \u{FFFD} inside éé") == true)
-        #expect((first["last_error"]?.utf8.count ?? 0) <= 2048)
-        let second = try row(runs[1])
-        #expect(second["status"] == "pending")
-        #expect(try second.int("attempt_number") == 2)
-        // Clamped to 100 years rather than refused.
-        #expect((second.double("next_attempt_in") ?? 0) > 99 * 365 * 86_400)
-        let third = try row(runs[2])
-        #expect(third["last_error"] == #""quoted" {braces}, \ back"#)
-        #expect(third["last_http_status"] == nil)
-        let rest = try connection.query(
-            "SELECT count(*) AS n FROM scheduled_trigger_invocations WHERE status = 'running' AND execution_id = 'run-ok'")
-        #expect(try rest.first!.int("n") == PoisonFixture.healthyCount - 3)
     }
 }

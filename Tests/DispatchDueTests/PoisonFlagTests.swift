@@ -69,7 +69,7 @@ struct PoisonFlag: Sendable, CustomTestStringConvertible {
 /// Each poison flag given to a real `run` over healthy due work of several tenants: the exit
 /// code is contract §5's, the message names the flag, and nothing is claimed — both tables are
 /// exactly as before — because settings are checked before any work.
-@Suite("Poison flags")
+@Suite("Poison flags", .requiresDatabase)
 struct PoisonFlagTests {
     static let flags: [PoisonFlag] = [
         // Numbers: finite, in range, negative values reported as out of range (64).
@@ -130,48 +130,48 @@ struct PoisonFlagTests {
 
     @Test("a poison flag exits as contract §5 says and claims nothing", arguments: flags)
     func poisonFlag(_ flag: PoisonFlag) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try PoisonFlagFixture.seed(database)
-        let files = try PoisonFlagFixture.files()
-        defer { Ops.removeTree(files) }
-        let before = try database.snapshot()
+        try withTestDatabase { database in
+            try PoisonFlagFixture.seed(database)
+            let files = try PoisonFlagFixture.files()
+            defer { Ops.removeTree(files) }
+            let before = try database.snapshot()
 
-        var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": ExecutionFixture.apiKey]
-        for (key, value) in flag.environment { environment[key] = value }
-        let arguments = ["run", "--log-format", "text"] + flag.arguments.map { $0.replacing("FILES", with: files) }
-        let result = try ChildProcess.run(
-            "dispatch-due", arguments, environment: ExecutionFixture.environment(environment), timeoutSeconds: 60)
+            var environment = ["DATABASE_URL": database.url, "AGENTS_API_URL": "http://127.0.0.1:9", "AGENTS_API_KEY": testAPIKey]
+            for (key, value) in flag.environment { environment[key] = value }
+            let arguments = ["run", "--log-format", "text"] + flag.arguments.map { $0.replacing("FILES", with: files) }
+            let result = try ChildProcess.run(
+                "dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment(environment), timeoutSeconds: 60)
 
-        #expect(result.exitCode == flag.exitCode, "\(result)")
-        #expect(result.stderr.contains(flag.message), "\(result.stderr)")
-        #expect(!result.stderr.contains(ExecutionFixture.apiKey) && !result.stdout.contains(ExecutionFixture.apiKey))
-        #expect(try database.snapshot() == before, "a refused run changed the tables")
-        // /dev/null is still the character device it was.
-        var info = stat()
-        #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+            #expect(result.exitCode == flag.exitCode, "\(result)")
+            #expect(result.stderr.contains(flag.message), "\(result.stderr)")
+            #expect(!result.stderr.contains(testAPIKey) && !result.stdout.contains(testAPIKey))
+            #expect(try database.snapshot() == before, "a refused run changed the tables")
+            // /dev/null is still the character device it was.
+            var info = stat()
+            #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+        }
     }
 
     /// The same work and settings without a poison flag: every tenant's work is recorded and
     /// posted exactly once, so the refusals above are not vacuous.
     @Test("without a poison flag the same cycle records and posts every tenant's work once")
     func healthyControl() throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try PoisonFlagFixture.seed(database)
-        let standIn = try StandIn(postAnswer: "accept-no-run-id")
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-        let posts = standIn.posts()
-        // Per tenant: the due slot recorded now, and the waiting invocation.
-        #expect(posts.count == PoisonFlagFixture.tenants.count * 2, "\(posts.map(\.path))")
-        for tenant in PoisonFlagFixture.tenants {
-            #expect(posts.filter { $0.header("x-inkeep-tenant-id") == tenant }.count == 2)
+        try withTestDatabase { database in
+            try PoisonFlagFixture.seed(database)
+            let standIn = try StandIn(postAnswer: "accept-no-run-id")
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+            let posts = standIn.posts()
+            // Per tenant: the due slot recorded now, and the waiting invocation.
+            #expect(posts.count == PoisonFlagFixture.tenants.count * 2, "\(posts.map(\.path))")
+            for tenant in PoisonFlagFixture.tenants {
+                #expect(posts.filter { $0.header("x-inkeep-tenant-id") == tenant }.count == 2)
+            }
+            // Exactly once: no (tenant, Idempotency-Key) pair was posted twice.
+            let pairs = posts.map { "\($0.header("x-inkeep-tenant-id") ?? "")|\($0.header("idempotency-key") ?? "")" }
+            #expect(Set(pairs).count == posts.count)
+            #expect(try database.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'completed'") == "6")
         }
-        // Exactly once: no (tenant, Idempotency-Key) pair was posted twice.
-        let pairs = posts.map { "\($0.header("x-inkeep-tenant-id") ?? "")|\($0.header("idempotency-key") ?? "")" }
-        #expect(Set(pairs).count == posts.count)
-        #expect(try database.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'completed'") == "6")
     }
 
     /// The other commands' numeric flags: finite, in range, and a negative value is "out of
@@ -198,14 +198,14 @@ struct PoisonFlagTests {
         (["next", "--cron", "@daily", "--count", "-1"], "--count must be between 1 and 100000, got -1"),
     ])
     func managementNumbers(arguments: [String], message: String) throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        try PoisonFlagFixture.seed(db)
-        let before = try db.snapshot()
-        let result = try db.cli(arguments)
-        #expect(result.exitCode == 64, "\(result)")
-        #expect(result.stderr.contains(message), "\(result.stderr)")
-        #expect(!result.stderr.contains("Missing value"))
-        #expect(try db.snapshot() == before)
+        try withTestDatabase { db in
+            try PoisonFlagFixture.seed(db)
+            let before = try db.snapshot()
+            let result = try db.cli(arguments)
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(!result.stderr.contains("Missing value"))
+            #expect(try db.snapshot() == before)
+        }
     }
 }

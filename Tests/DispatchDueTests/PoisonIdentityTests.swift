@@ -36,47 +36,47 @@ let poisonIdentities: [PoisonIdentity] = [
         error: "run_as_user_id contains the control character U+0009 and cannot be sent as a header"),
 ]
 
-@Suite("Poison identities")
+@Suite("Poison identities", .requiresDatabase)
 struct PoisonIdentityTests {
     static let healthyTenants = ["healthy-1", "healthy-2", "healthy-3"]
 
     @Test("a control character in an id written by SQL fails that run alone; the others are posted once, exit 0",
           arguments: poisonIdentities)
     func cycle(_ poison: PoisonIdentity) throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        let connection = try database.connect()
-        for tenant in Self.healthyTenants {
-            try insertTrigger(connection, tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
-        }
-        try connection.query("""
-            INSERT INTO scheduled_triggers
-                (tenant_id, id, project_id, agent_id, name, run_at, run_as_user_id, max_retries)
-            VALUES ($1, $2, $3, 'agent-1', 'poison', '2020-01-01T00:00:00Z', $4, 0)
-            """, [poison.tenant, poison.id, poison.project, poison.runAs])
-        let standIn = try StandIn()
-        defer { standIn.stop() }
-
-        let result = try ExecutionFixture.runCycle(database, url: standIn.url)
-        #expect(result.exitCode == 0, "\(result)")
-
-        // The healthy runs: each posted exactly once and running.
-        let posts = standIn.posts()
-        #expect(posts.compactMap { $0.header("x-inkeep-tenant-id") }.sorted() == Self.healthyTenants)
-        for tenant in Self.healthyTenants {
-            #expect(try scalar(connection, "SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [tenant])
-                == "running")
-        }
-        // Nothing with a control character reached the wire.
-        for post in posts {
-            for header in post.headers {
-                #expect(!header.value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(header)")
+        try withTestDatabase { database in
+            let connection = try database.connect()
+            for tenant in Self.healthyTenants {
+                try connection.insertTrigger(tenant: tenant, id: "once", runAt: "2020-01-01T00:00:00Z")
             }
+            try connection.query("""
+                INSERT INTO scheduled_triggers
+                    (tenant_id, id, project_id, agent_id, name, run_at, run_as_user_id, max_retries)
+                VALUES ($1, $2, $3, 'agent-1', 'poison', '2020-01-01T00:00:00Z', $4, 0)
+                """, [poison.tenant, poison.id, poison.project, poison.runAs])
+            let standIn = try StandIn()
+            defer { standIn.stop() }
+
+            let result = try database.runCycle(endpoint: standIn.url)
+            #expect(result.exitCode == 0, "\(result)")
+
+            // The healthy runs: each posted exactly once and running.
+            let posts = standIn.posts()
+            #expect(posts.compactMap { $0.header("x-inkeep-tenant-id") }.sorted() == Self.healthyTenants)
+            for tenant in Self.healthyTenants {
+                #expect(try connection.value("SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [tenant])
+                    == "running")
+            }
+            // Nothing with a control character reached the wire.
+            for post in posts {
+                for header in post.headers {
+                    #expect(!header.value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(header)")
+                }
+            }
+            // The poison: failed on its own row with the reason.
+            #expect(try connection.value("SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
+                == "failed")
+            #expect(try connection.value("SELECT last_error FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
+                == poison.error)
         }
-        // The poison: failed on its own row with the reason.
-        #expect(try scalar(connection, "SELECT status FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
-            == "failed")
-        #expect(try scalar(connection, "SELECT last_error FROM scheduled_trigger_invocations WHERE tenant_id = $1", [poison.tenant])
-            == poison.error)
     }
 }

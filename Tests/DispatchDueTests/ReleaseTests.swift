@@ -8,7 +8,7 @@ import Testing
 /// for the suite; it runs these same commands.)
 @Suite("release: version, commit and completions")
 struct ReleaseTests {
-    @Test("--version prints the VERSION file's version and the checkout's commit")
+    @Test("--version prints the VERSION file's version and the checkout's commit", .requiresEmbeddedVersion)
     func versionAndCommit() throws {
         let repository = ChildProcess.repositoryDirectory
         let base = try FileSystem.readText(repository + "/VERSION").filter { !$0.isWhitespace }

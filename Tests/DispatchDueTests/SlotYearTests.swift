@@ -47,15 +47,15 @@ struct SlotYearTests {
     }
 }
 
-@Suite("slot years in the management commands")
+@Suite("slot years in the management commands", .requiresDatabase)
 struct SlotYearManagementTests {
     @Test("triggers add --at in the year 0 (1 BC) is refused as a usage error; nothing is written")
     func addRefusesYearZero() throws {
-        let db = try TestDatabase.create()
-        defer { db.drop() }
-        let result = try db.cli(baseAdd() + ["--at", "0000-06-01T00:00:00Z"])
-        #expect(result.exitCode == 64, "\(result)")
-        #expect(result.stderr.contains("outside 1–9999"), "\(result.stderr)")
-        #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
+        try withTestDatabase { db in
+            let result = try db.cli(baseAdd() + ["--at", "0000-06-01T00:00:00Z"])
+            #expect(result.exitCode == 64, "\(result)")
+            #expect(result.stderr.contains("outside 1–9999"), "\(result.stderr)")
+            #expect(try db.value("SELECT count(*) FROM scheduled_triggers") == "0")
+        }
     }
 }

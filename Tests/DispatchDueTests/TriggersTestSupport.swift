@@ -8,14 +8,11 @@ import Testing
 /// private database, seed rows with plain SQL, and read rows back.
 extension TestDatabase {
     /// Runs `dispatch-due ARGS` with DATABASE_URL pointing at this database.
-    func cli(_ arguments: [String]) throws -> ProcessResult {
-        try ChildProcess.run("dispatch-due", arguments, extraEnvironment: ["DATABASE_URL": url])
-    }
+    func cli(_ arguments: [String]) throws -> ProcessResult { try dispatchDue(arguments) }
 
     /// The first column of the first row, as text (nil for SQL NULL or no row).
     func value(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> String? {
-        let connection = try connect()
-        return try connection.query(sql, parameters).first?.values.first ?? nil
+        try connect().value(sql, parameters)
     }
 
     func execute(_ sql: String, _ parameters: [any PostgresParameter] = []) throws {
@@ -29,39 +26,6 @@ extension TestDatabase {
         let invocations = try value(
             "SELECT coalesce(string_agg(i::text, E'\\n' ORDER BY i::text), '') FROM scheduled_trigger_invocations i") ?? ""
         return triggers + "\n--\n" + invocations
-    }
-
-    /// Inserts a trigger row directly (as an operator's SQL would), with a next_run_at given.
-    func insertTrigger(
-        tenant: String, id: String, cron: String? = "0 0 * * *", zone: String = "UTC", runAt: String? = nil,
-        enabled: Bool = true, nextRunAt: String? = nil
-    ) throws {
-        try execute(
-            """
-            INSERT INTO scheduled_triggers (tenant_id, id, project_id, agent_id, name, enabled,
-                cron_expression, cron_timezone, run_at, payload)
-            VALUES ($1, $2, 'proj', 'agent', $7, $3, $4, $5, $6::timestamptz, '{"k": "v"}')
-            """, [tenant, id, enabled, cron, zone, runAt, "seeded \(id)"])
-        // A separate UPDATE of next_run_at alone: the row trigger leaves it as set.
-        try execute(
-            "UPDATE scheduled_triggers SET next_run_at = $3::timestamptz WHERE tenant_id = $1 AND id = $2",
-            [tenant, id, nextRunAt])
-    }
-
-    /// Inserts an invocation of `trigger` for `slot` with the given state.
-    func insertInvocation(
-        tenant: String, id: String, trigger: String, slot: String, status: String,
-        executionID: String? = nil, leaseExpiresInSeconds: Int? = nil, key: String? = nil
-    ) throws {
-        try execute(
-            """
-            INSERT INTO scheduled_trigger_invocations (tenant_id, id, project_id, agent_id,
-                scheduled_trigger_id, ref, status, scheduled_for, idempotency_key, execution_id,
-                lease_expires_at, resolved_payload, attempt_number)
-            VALUES ($1, $2, 'proj', 'agent', $3, 'main', $4, $5::timestamptz, $6, $7,
-                    now() + make_interval(secs => $8::int), '{"k": "v"}', 2)
-            """,
-            [tenant, id, trigger, status, slot, key ?? "key_\(id)", executionID, leaseExpiresInSeconds])
     }
 
     func status(tenant: String, invocation: String) throws -> String? {
