@@ -357,10 +357,10 @@ struct ExecutionEffectTests {
     @Test("a log line starts with the invocation's ids; a check's names its execution")
     func identityFields() {
         let names = { (fields: [(String, LogValue)]) in fields.map(\.0) }
-        #expect(names(RuleFixture.run().logFields) == ["tenant", "project", "agent", "trigger", "invocation", "slot", "attempt"])
-        #expect(
-            names(RuleFixture.check().logFields)
-                == ["tenant", "project", "agent", "trigger", "invocation", "slot", "attempt", "execution"])
+        let ids = ["tenant", "project", "agent", "trigger", "invocation", "slot"]
+        let run = RuleFixture.run(), check = RuleFixture.check()
+        #expect(names(run.identity.fields + run.attemptFields) == ids + ["attempt"])
+        #expect(names(check.identity.fields + check.attemptFields) == ids + ["attempt", "execution"])
         let accepted = RuleFixture.rules.outcome(
             for: RuleFixture.run(), RuleFixture.response(200, [("x-workflow-run-id", "run-1")]))
         #expect(names(accepted.answerFields + accepted.actionFields) == ["http_status", "execution"])

@@ -256,7 +256,8 @@ public struct ExecutionEngine {
             for (run, cancelReason) in claimed {
                 if let cancelReason {
                     report.cancelled += 1
-                    logger.log(.info, "invocation.cancelled", fields: run.logFields + [("reason", .string(cancelReason))])
+                    logger.with(run.identity).log(
+                        .info, "invocation.cancelled", fields: run.attemptFields + [("reason", .string(cancelReason))])
                 } else {
                     jobs.append(run)
                 }
@@ -270,7 +271,7 @@ public struct ExecutionEngine {
 
     /// A request cut off at the stop keeps its lease; a later cycle recovers it.
     private func cutOff(_ invocation: ClaimedInvocation) {
-        logger.log(.warning, invocation.kind.cutOffEvent, fields: invocation.logFields)
+        logger.with(invocation.identity).log(.warning, invocation.kind.cutOffEvent, fields: invocation.attemptFields)
     }
 
     /// Records a batch in one statement (with the pause of triggers whose runs keep failing,
@@ -283,21 +284,22 @@ public struct ExecutionEngine {
             try ExecutionStore.record(outcomes, on: connection)
         }
         for outcome in outcomes {
-            let ids = outcome.invocation.logFields
+            let logger = logger.with(outcome.invocation.identity)
+            let attempt = outcome.invocation.attemptFields
             guard updated.contains(ExecutionStore.recordKey(tenant: outcome.invocation.tenantId, id: outcome.invocation.id))
             else {
                 // The lease ran out and another dispatcher owns the row now: this answer is not recorded.
-                logger.log(.warning, "invocation.lease_lost", fields: ids + outcome.answerFields + [
+                logger.log(.warning, "invocation.lease_lost", fields: attempt + outcome.answerFields + [
                     ("hint", "another dispatcher took over after the lease ran out"),
                 ])
                 continue
             }
             for counter in outcome.counters { report[keyPath: counter] += 1 }
             if let reason = outcome.droppedConversation {
-                logger.log(.warning, "invocation.conversation_id_dropped", fields: ids + [("reason", .string(reason))])
+                logger.log(.warning, "invocation.conversation_id_dropped", fields: attempt + [("reason", .string(reason))])
             }
             let effect = outcome.action.effect
-            logger.log(effect.level, effect.event, fields: ids + outcome.answerFields + outcome.actionFields)
+            logger.log(effect.level, effect.event, fields: attempt + outcome.answerFields + outcome.actionFields)
         }
     }
 }

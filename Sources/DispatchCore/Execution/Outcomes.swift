@@ -94,14 +94,16 @@ struct ClaimedInvocation: Sendable {
 
     var kind: ExecutionKind { request.kind }
 
-    /// The identity fields every log line about this invocation starts with (contract §5.3),
-    /// built in one place rather than at each call site.
-    var logFields: [(String, LogValue)] {
-        var fields: [(String, LogValue)] = [
-            ("tenant", .string(tenantId)), ("project", .string(projectId)), ("agent", .string(agentId)),
-            ("trigger", .string(triggerId)), ("invocation", .string(id)), ("slot", .string(slot)),
-            ("attempt", .int(attempt)),
-        ]
+    /// The ids every log line about this invocation carries (contract §5), set once on the
+    /// logger (`logger.with(identity)`) rather than rebuilt at each call site.
+    var identity: LogIdentity {
+        LogIdentity(
+            tenant: tenantId, project: projectId, agent: agentId, trigger: triggerId, invocation: id, slot: slot)
+    }
+
+    /// What follows the ids on each line: the attempt, and for a check the execution asked about.
+    var attemptFields: [(String, LogValue)] {
+        var fields: [(String, LogValue)] = [("attempt", .int(attempt))]
         if case .check(let check) = request { fields.append(("execution", .string(check.executionId))) }
         return fields
     }
@@ -190,7 +192,7 @@ struct ExecutionOutcome: Sendable {
         return counters
     }
 
-    /// What the endpoint answered, for the log line (after the invocation's `logFields`).
+    /// What the endpoint answered, for the log line (after the invocation's ids and `attemptFields`).
     var answerFields: [(String, LogValue)] {
         var fields: [(String, LogValue)] = []
         if let httpStatus { fields.append(("http_status", .int(httpStatus))) }
