@@ -91,27 +91,21 @@ public struct InvocationsCommand: ParsableCommand {
                 """)
 
         @OptionGroup public var database: DatabaseOptions
-        @Argument(help: "Invocation id.") public var id: String
-        @Option(help: "Tenant that owns the invocation.") public var tenant: String
+        @OptionGroup public var target: InvocationTarget
         @Flag(help: "Print the invocation as one JSON document.") public var json = false
 
         public init() {}
 
-        public func validate() throws {
-            try CLIIdentifier.validated("--tenant", tenant)
-            try CLIIdentifier.validated("the invocation id", id)
-        }
-
         public func run() throws {
             try managing {
                 let connection = try database.connect()
-                let (record, changed) = try InvocationStore().cancel(tenant: tenant, id: id, on: connection)
+                let (record, changed) = try InvocationStore().cancel(tenant: target.tenant, id: target.id, on: connection)
                 if json {
                     StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        changed ? "cancelled invocation \(id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.scheduledFor.iso8601))"
-                            : "invocation \(id) was already cancelled")
+                        changed ? "cancelled invocation \(target.id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.scheduledFor.iso8601))"
+                            : "invocation \(target.id) was already cancelled")
                 }
             }
         }
@@ -131,29 +125,37 @@ public struct InvocationsCommand: ParsableCommand {
                 """)
 
         @OptionGroup public var database: DatabaseOptions
-        @Argument(help: "Invocation id.") public var id: String
-        @Option(help: "Tenant that owns the invocation.") public var tenant: String
+        @OptionGroup public var target: InvocationTarget
         @Flag(help: "Print the new invocation as one JSON document.") public var json = false
 
         public init() {}
 
-        public func validate() throws {
-            try CLIIdentifier.validated("--tenant", tenant)
-            try CLIIdentifier.validated("the invocation id", id)
-        }
-
         public func run() throws {
             try managing {
                 let connection = try database.connect()
-                let record = try InvocationStore().rerun(tenant: tenant, id: id, on: connection)
+                let record = try InvocationStore().rerun(tenant: target.tenant, id: target.id, on: connection)
                 if json {
                     StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        "recorded invocation \(record.id) (pending, key \(ManagementOutput.escaped(record.idempotencyKey))) to rerun \(id) "
+                        "recorded invocation \(record.id) (pending, key \(ManagementOutput.escaped(record.idempotencyKey))) to rerun \(target.id) "
                             + "for slot \(record.scheduledFor.iso8601)")
                 }
             }
         }
+    }
+}
+
+/// The invocation a command acts on: `ID --tenant T` (cancel, rerun), checked as the trigger
+/// commands check theirs.
+public struct InvocationTarget: ParsableArguments {
+    @Argument(help: "Invocation id.") public var id: String
+    @Option(help: "Tenant that owns the invocation.") public var tenant: String
+
+    public init() {}
+
+    public func validate() throws {
+        try CLIIdentifier.validated("--tenant", tenant)
+        try CLIIdentifier.validated("the invocation id", id)
     }
 }
