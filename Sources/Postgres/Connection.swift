@@ -47,7 +47,10 @@ public struct Connection: ~Copyable {
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = ConnectionString.redact(Connection.errorMessage(conn), secret: secret)
             PQfinish(conn)
-            throw PostgresError(kind: .connection, message: message, context: described)
+            // libpq checks option values (a port that is not a number, an unknown sslmode) only
+            // when connecting, with no SQLSTATE; its messages for those start with "invalid".
+            let kind: PostgresError.Kind = message.hasPrefix("invalid ") ? .badConnectionString : .connection
+            throw PostgresError(kind: kind, message: message, context: described)
         }
         dd_pq_silence_notices(conn)
         self.handle = conn

@@ -5,7 +5,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case connection
         /// The server rejected a statement; `sqlState` says why.
         case statement
-        /// The connection string itself could not be parsed.
+        /// The connection string could not be parsed, or libpq refused one of its values.
         case badConnectionString
         /// The caller's limit fired while the statement ran (a stop, a deadline, its own bound):
         /// the statement was cancelled on the server, so its transaction did nothing.

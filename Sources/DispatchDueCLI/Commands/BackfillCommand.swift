@@ -66,7 +66,7 @@ public struct BackfillCommand: ParsableCommand {
         DispatchCycle(
             logger: logger, deadline: deadline,
             serverTimeoutSeconds: DispatchCycle.serverTimeoutSeconds(maxRuntime: maxRuntime),
-            execution: ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger),
+            execution: execution.stage(logger: logger),
             metrics: metricsPath.map { CycleMetrics(path: $0, logger: logger) }, outcome: ExitStatus.cycleOutcome(of:))
     }
 

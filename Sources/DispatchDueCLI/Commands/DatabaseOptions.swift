@@ -37,9 +37,6 @@ public struct DatabaseOptions: ParsableArguments {
             return try Connection(connectionString: resolvedURL, connectTimeoutSeconds: connectTimeout)
         } catch {
             if error.kind == .badConnectionString { throw .configuration(detail: error.description) }
-            // libpq checks option values (a port that is not a number, an unknown sslmode)
-            // only when connecting; those messages start with "invalid": the URL is malformed.
-            if error.message.hasPrefix("invalid ") { throw .configuration(detail: error.description) }
             throw .databaseUnavailable(error)
         }
     }

@@ -218,4 +218,9 @@ extension ExecutionOptions {
         let options = self
         return EndpointResolver { () throws(DispatchFailure) -> Endpoint in try options.resolveEndpoint() }
     }
+
+    /// The execution stage these options describe (run, backfill, `triggers run --post`).
+    func stage(logger: Logger) -> ExecutionStage {
+        ExecutionStage(endpoint: endpointResolver, settings: settings, logger: logger)
+    }
 }

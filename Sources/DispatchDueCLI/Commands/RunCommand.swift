@@ -41,7 +41,7 @@ public struct RunCommand: ParsableCommand {
             serverTimeoutSeconds: DispatchCycle.serverTimeoutSeconds(maxRuntime: dispatch.maxRuntime),
             dispatch: DispatchStage(options: dispatch.settings, logger: logger),
             execution: recordOnly
-                ? nil : ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger),
+                ? nil : execution.stage(logger: logger),
             retention: Retention(retentionSeconds: retention.seconds, timeBudgetSeconds: Retention.cycleTimeBudgetSeconds),
             metrics: metricsWriter(logger: logger), outcome: ExitStatus.cycleOutcome(of:))
     }

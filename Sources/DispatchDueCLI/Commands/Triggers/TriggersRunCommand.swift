@@ -49,7 +49,7 @@ extension TriggersCommand {
                     report.durationSeconds = deadline.elapsed
                     CycleSummary().log(report, to: logger)
                 }
-                try ExecutionStage(endpoint: execution.endpointResolver, settings: execution.settings, logger: logger).run(on: connection, deadline: deadline, report: &report)
+                try execution.stage(logger: logger).run(on: connection, deadline: deadline, report: &report)
                 if let code = StopSignal.exitCode { throw ExitCode(code) }
             }
         }
