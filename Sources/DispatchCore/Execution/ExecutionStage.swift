@@ -23,33 +23,30 @@ public struct ExecutionStage {
 
     public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
         guard !deadline.isPassed, try ExecutionStore.hasWork(on: connection) else { return }
-        let endpoint = try endpoint.resolve()
-        try ExecutionEngine(endpoint: endpoint, settings: settings, logger: logger)
-            .run(on: connection, deadline: deadline, report: &report)
+        try ExecutionEngine(self, endpoint: try endpoint.resolve()).run(on: connection, deadline: deadline, report: &report)
     }
 }
 
-/// The execution stage with its endpoint resolved. Public so tests and benchmarks can drive it
-/// in-process with explicit settings.
-public struct ExecutionEngine {
+/// The execution stage with its endpoint resolved: what every request of the cycle shares.
+struct ExecutionEngine {
+    let stage: ExecutionStage
     let endpoint: Endpoint
-    let settings: ExecutionSettings
-    let logger: Logger
     let requests: ExecutionRequests
     let rules: OutcomeRules
+    var settings: ExecutionSettings { stage.settings }
+    var logger: Logger { stage.logger }
 
-    public init(endpoint: Endpoint, settings: ExecutionSettings, logger: Logger) {
+    init(_ stage: ExecutionStage, endpoint: Endpoint) {
+        self.stage = stage
         self.endpoint = endpoint
-        self.settings = settings
-        self.logger = logger
         requests = ExecutionRequests(endpoint: endpoint)
-        rules = OutcomeRules(settings: settings, secret: endpoint.apiKey)
+        rules = OutcomeRules(settings: stage.settings, secret: endpoint.apiKey)
     }
 
     /// Posts, then reconciles. Throws `DispatchFailure.credentialsRejected` when the endpoint
     /// rejects the credentials (after putting the claimed runs back). Both phases share one
     /// `AdaptiveConcurrency`: it describes the endpoint, whatever the request.
-    public func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
+    func run(on connection: borrowing Connection, deadline: CycleDeadline, report: inout CycleReport) throws {
         let client = try HTTPClient(
             settings: HTTPSettings(
                 requestTimeoutSeconds: settings.requestTimeoutSeconds,
