@@ -44,9 +44,10 @@ struct ExecutionReconcileTests {
             let standIn = try StandIn(postAnswer: "status:500", getStatus: expected.getAnswer)
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 2, retryDelaySeconds: 10, timeoutSeconds: 600)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
+            try connection.insertTrigger(
+                id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 2, retryDelay: 10, timeout: 600)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
 
             let result = try database.runCycle(["--reconcile-interval", "45"], endpoint: standIn.url)
             #expect(result.exitCode == expected.exitCode, "\(result)")
@@ -56,8 +57,8 @@ struct ExecutionReconcileTests {
             #expect(requests.first?.path == "/run/api/executions/run-x")
             #expect(requests.first?.header("authorization") == "Bearer \(testAPIKey)")
             #expect(requests.first?.header("x-inkeep-tenant-id") == "t1")
-            #expect(requests.first?.header("x-inkeep-project-id") == "proj1")
-            #expect(requests.first?.header("x-inkeep-agent-id") == "agent1")
+            #expect(requests.first?.header("x-inkeep-project-id") == "proj")
+            #expect(requests.first?.header("x-inkeep-agent-id") == "agent")
 
             let row = try ExecutionFixture.row(connection)
             #expect(row["status"] == expected.status)
@@ -87,9 +88,9 @@ struct ExecutionReconcileTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
             try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() + interval '20 seconds'")
             let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
@@ -103,9 +104,9 @@ struct ExecutionReconcileTests {
             let standIn = try StandIn(postAnswer: "accept", getStatus: "running")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 2)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 2)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
             func expireLease() throws {
                 try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() - interval '1 second'")
             }
@@ -128,18 +129,5 @@ struct ExecutionReconcileTests {
             #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
             #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x", "conv-run-1"]"#)
         }
-    }
-
-    /// The state after a 2xx with `x-workflow-run-id`: running, execution recorded, started
-    /// `acceptedAgo` seconds ago, next check (lease) already passed.
-    static func markAccepted(_ connection: borrowing Connection, executionId: String, acceptedAgo: Int) throws {
-        try connection.query(
-            """
-            UPDATE scheduled_trigger_invocations
-            SET status = 'running', execution_id = $1, last_http_status = 200,
-                started_at = now() - make_interval(secs => $2::int),
-                lease_expires_at = now() - interval '1 second'
-            """,
-            [executionId, acceptedAgo])
     }
 }

@@ -52,8 +52,9 @@ struct ExecutionTests {
             let standIn = try StandIn(postAnswer: expected.answer)
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 1, retryDelaySeconds: 10)
-            try ExecutionFixture.invocations(connection)
+            try connection.insertTrigger(
+                id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 1, retryDelay: 10)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
 
             let result = try database.runCycle(["--request-timeout", "2"], endpoint: standIn.url)
             #expect(result.exitCode == expected.exitCode, "\(result)")
@@ -84,9 +85,9 @@ struct ExecutionTests {
     func connectRefused() throws {
         try withTestDatabase { database in
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection)
-            let result = try database.runCycle(endpoint: "http://127.0.0.1:\(ExecutionFixture.closedPort())")
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            let result = try database.runCycle(endpoint: "http://127.0.0.1:\(Loopback.closedPort())")
             #expect(result.exitCode == 0, "\(result)")
             let row = try ExecutionFixture.row(connection)
             #expect(row["status"] == "pending")
@@ -102,12 +103,16 @@ struct ExecutionTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(
-                connection, payload: #"{"city": "Zürich", "n": 2.50}"#, template: "Weather for {{ city }} x{{n}}",
-                runAsUser: "user-7", ref: "feature/a b&c", timeZone: "Europe/Zurich")
-            try ExecutionFixture.trigger(connection, id: "trg2", payload: #"{"b": 1, "a": [true, null]}"#)
-            try ExecutionFixture.invocations(connection, count: 1, firstMinute: 90)
-            try ExecutionFixture.invocations(connection, trigger: "trg2", count: 1, firstMinute: 5)
+            let weather = #"{"city": "Zürich", "n": 2.50}"#
+            let list = #"{"b": 1, "a": [true, null]}"#
+            try connection.insertTrigger(
+                id: "trg1", cron: "0 0 1 1 *", zone: "Europe/Zurich", nextRunAt: "2999-01-01T00:00:00Z", payload: weather,
+                template: "Weather for {{ city }} x{{n}}", runAsUser: "user-7", ref: "feature/a b&c")
+            try connection.insertTrigger(id: "trg2", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", payload: list)
+            // The invocations carry what the dispatch stage resolved: the trigger's payload and ref.
+            try connection.insertInvocation(
+                trigger: "trg1", ref: "feature/a b&c", slot: "2026-01-01T01:30:00Z", payload: weather)
+            try connection.insertInvocation(trigger: "trg2", slot: "2026-01-01T00:05:00Z", payload: list)
 
             let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
@@ -121,8 +126,8 @@ struct ExecutionTests {
             #expect(second.query == "ref=main")
             #expect(first.header("authorization") == "Bearer \(testAPIKey)")
             #expect(first.header("x-inkeep-tenant-id") == "t1")
-            #expect(first.header("x-inkeep-project-id") == "proj1")
-            #expect(first.header("x-inkeep-agent-id") == "agent1")
+            #expect(first.header("x-inkeep-project-id") == "proj")
+            #expect(first.header("x-inkeep-agent-id") == "agent")
             #expect(first.header("x-inkeep-run-as-user-id") == "user-7")
             #expect(second.header("x-inkeep-run-as-user-id") == nil)
             // Slot 90 minutes after 2026-01-01T00:00Z, attempt 1.
@@ -159,8 +164,9 @@ struct ExecutionTests {
             let standIn = try StandIn(postAnswer: "status:502")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: maxRetries, retryDelaySeconds: 100)
-            try ExecutionFixture.invocations(connection)
+            try connection.insertTrigger(
+                id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: maxRetries, retryDelay: 100)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
             try connection.query("UPDATE scheduled_trigger_invocations SET attempt_number = $1", [attempt])
             let before = try connection.query("SELECT extract(epoch FROM now()) AS t").first!.double("t")!
 
@@ -192,10 +198,10 @@ struct ExecutionTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.trigger(connection, id: "other")
-            try ExecutionFixture.invocations(connection, count: 3)
-            try ExecutionFixture.invocations(connection, trigger: "other", count: 1)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertTrigger(id: "other", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trg1", count: 3)
+            try connection.insertInvocation(trigger: "other", slot: "2026-01-01T00:00:00Z")
             if change == "disable" {
                 try connection.query("UPDATE scheduled_triggers SET enabled = false WHERE id = 'trg1'")
             } else {
@@ -203,7 +209,7 @@ struct ExecutionTests {
             }
             let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
-            #expect(try ExecutionFixture.counts(connection) == ["cancelled": 3, "running": 1])
+            #expect(try connection.invocationCounts() == ["cancelled": 3, "running": 1])
             let posts = standIn.posts()
             #expect(posts.count == 1)
             #expect(posts.allSatisfy { $0.header("idempotency-key")?.hasPrefix("sched_other_") == true })
@@ -218,8 +224,8 @@ struct ExecutionTests {
             let standIn = try StandIn(apiKey: "the-right-key")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection, count: 60)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trg1", count: 60)
             // Half of them are retries already, with a next_attempt_at in the past that must survive.
             try connection.query(
                 """
@@ -252,8 +258,8 @@ struct ExecutionTests {
             let standIn = try StandIn(postAnswer: "400-echo")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection, count: 2)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trg1", count: 2)
             let result = try database.runCycle(["--log-format", "text", "--verbose"], endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
             // The stand-in did get the key, and echoed it back …
@@ -283,8 +289,8 @@ struct ExecutionTests {
             let idle = try ChildProcess.run("dispatch-due", ["run", "--log-format", "json"], environment: environment)
             #expect(idle.exitCode == 0, "\(idle)")
 
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
             let noURL = try ChildProcess.run(
                 "dispatch-due", ["run"], environment: ChildProcess.dispatcherEnvironment(["DATABASE_URL": database.url, "AGENTS_API_KEY": testAPIKey]))
             #expect(noURL.exitCode == 78, "\(noURL)")
@@ -295,7 +301,7 @@ struct ExecutionTests {
             #expect(noKey.exitCode == 78, "\(noKey)")
             #expect(noKey.stderr.contains("AGENTS_API_KEY"))
             // Nothing was claimed by the refused runs.
-            #expect(try ExecutionFixture.counts(connection) == ["pending": 1])
+            #expect(try connection.invocationCounts() == ["pending": 1])
         }
     }
 
@@ -308,8 +314,8 @@ struct ExecutionTests {
             let standIn = try StandIn(apiKey: good)
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
 
             let order = ["flag", "file-variable", "credentials-directory", "variable"]
             let winnerIndex = order.firstIndex(of: winner)!
@@ -352,8 +358,8 @@ struct ExecutionTests {
             let standIn = try StandIn(postAnswer: "hang")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection, count: 40)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trg1", count: 40)
             let dispatcher = try ChildProcess(
                 "dispatch-due", ["run", "--log-format", "json", "--concurrency", "4", "--request-timeout", "60"],
                 environment: ChildProcess.dispatcherEnvironment([
