@@ -25,20 +25,16 @@ struct ReconcileCase: Sendable, CustomTestStringConvertible {
 struct ExecutionReconcileTests {
     // Trigger: max_retries 2, retry_delay 10, timeout 600; the invocation is on attempt 1,
     // accepted as run-x, its lease (next check time) passed. --reconcile-interval 45.
+    // Every row of contract §4.3 is ExecutionAnswerTableTests' (in-process); these two are the
+    // database's part: past_timeout, which the claim computes in SQL from started_at and
+    // timeout_seconds, and a check that fails the invocation (the one check answer of that kind
+    // the wiring suite, ExecutionRulesTests, does not send).
     static let cases: [ReconcileCase] = [
-        ReconcileCase(getAnswer: "completed", status: "completed", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .cleared),
-        ReconcileCase(getAnswer: "failed", status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "failed"),
-        ReconcileCase(getAnswer: "running", status: "running", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .nextCheck),
-        ReconcileCase(getAnswer: "suspended", status: "running", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .nextCheck),
         ReconcileCase(getAnswer: "running", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "timed out"),
-        ReconcileCase(getAnswer: "suspended", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "timed out"),
         ReconcileCase(getAnswer: "404", status: "failed", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
-        ReconcileCase(getAnswer: "500", status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .nextCheck),
-        ReconcileCase(getAnswer: "500", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: "[]", lease: .cleared, errorContains: "timed out"),
-        ReconcileCase(getAnswer: "401", exitCode: 77, status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
     ]
 
-    @Test("each status answer", arguments: cases)
+    @Test("a status check that times out or fails the invocation, end to end", arguments: cases)
     func reconcile(_ expected: ReconcileCase) throws {
         try withTestDatabase { database in
             let standIn = try StandIn(postAnswer: "status:500", getStatus: expected.getAnswer)
