@@ -114,6 +114,30 @@ extension Connection {
         return id
     }
 
+    /// `count` invocations of `trigger` (see `insertInvocation`), slots one minute apart from
+    /// 2026-01-01T00:00:00Z plus `firstMinute`; returns their ids in slot order.
+    @discardableResult
+    public func insertInvocations(
+        tenant: String = "t1", trigger: String, count: Int, firstMinute: Int = 0, status: String = "pending",
+        payload: String? = #"{"k": "v"}"#
+    ) throws -> [String] {
+        try (firstMinute..<firstMinute + count).map { minute in
+            try insertInvocation(
+                tenant: tenant, trigger: trigger,
+                slot: .sql("'2026-01-01T00:00:00Z'::timestamptz + make_interval(mins => \(minute))"), status: status,
+                payload: payload)
+        }
+    }
+
+    /// How many invocations there are of each status.
+    public func invocationCounts() throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for row in try query("SELECT status, count(*) AS n FROM scheduled_trigger_invocations GROUP BY status") {
+            result[try row.string("status")] = try row.int("n")
+        }
+        return result
+    }
+
     /// The first column of the first row as text (nil for SQL NULL or no row).
     public func value(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> String? {
         try query(sql, parameters).first?.values.first ?? nil

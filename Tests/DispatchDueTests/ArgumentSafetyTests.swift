@@ -150,7 +150,7 @@ struct ArgumentSafetyTests {
     /// its connect timeout; once the listener sees the connection, parsing (and masking) is done.
     @Test("the database password given with --database-url is not left in /proc/PID/cmdline", arguments: maskCases)
     func passwordMasked(_ example: MaskCase) throws {
-        let (listener, port) = Self.silentListener()
+        let (listener, port) = Loopback.boundSocket(listening: true)
         defer { close(listener) }
         let arguments = ["run", "--connect-timeout", "60"] + example.arguments.map { $0.replacing("PORT", with: String(port)) }
         let process = try ChildProcess("dispatch-due", arguments, environment: ChildProcess.dispatcherEnvironment([:]))
@@ -195,23 +195,5 @@ struct ArgumentSafetyTests {
         let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         guard count > 0 else { return "" }
         return String(decoding: bytes[..<count].map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-    }
-
-    /// A loopback listener that never accepts on its own: connections wait in its backlog.
-    static func silentListener() -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        listen(fd, 16)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

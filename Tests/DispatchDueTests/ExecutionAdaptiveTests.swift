@@ -40,8 +40,8 @@ struct ExecutionAdaptiveTests {
         let limit = 24
         try withTestDatabase { database in
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 3)
-            try ExecutionFixture.invocations(connection, count: runs)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 3)
+            try connection.insertInvocations(trigger: "trg1", count: runs)
             let standIn = try StandIn(latencyMilliseconds: 20, maxInFlight: limit, retryAfterSeconds: 1)
             defer { standIn.stop() }
 
@@ -54,7 +54,7 @@ struct ExecutionAdaptiveTests {
             // (running) or 429 (back to pending as attempt 2); nothing failed, nothing was put back unsent.
             #expect(Set(posts.compactMap { $0.header("idempotency-key") }).count == runs)
             #expect(posts.count == runs)
-            #expect(try ExecutionFixture.counts(connection) == ["running": accepted, "pending": shed].filter { $0.value > 0 })
+            #expect(try connection.invocationCounts() == ["running": accepted, "pending": shed].filter { $0.value > 0 })
             #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE status = 'pending' AND attempt_number = 2") == String(shed))
             #expect(try Self.finished(result.stderr, "posted") == Double(runs))
             #expect(try Self.finished(result.stderr, "accepted") == Double(accepted))
@@ -72,7 +72,7 @@ struct ExecutionAdaptiveTests {
             let again = try database.runCycle(endpoint: standIn.url)
             #expect(again.exitCode == 0, "\(again)")
             let second = standIn.posts().dropFirst(posts.count)
-            let counts = try ExecutionFixture.counts(connection)
+            let counts = try connection.invocationCounts()
             #expect(counts["running"] == runs - (counts["pending"] ?? 0))
             #expect((counts["pending"] ?? 0) == second.filter(\.shed).count)
             #expect(counts["pending"] == nil, "\(counts)")
@@ -90,8 +90,8 @@ struct ExecutionInterruptedStatementTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection, count: 10)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trg1", count: 10)
             // Reads go on (the cycle's checks), every write to the invocations waits: the claim,
             // an UPDATE, is the first statement of the cycle that writes them. (pg_locks, not
             // pg_stat_activity: the dispatcher may log in as another role, whose query text is hidden.)
@@ -122,7 +122,7 @@ struct ExecutionInterruptedStatementTests {
             #expect(logLines(result.stderr, event: "cycle.interrupted").isEmpty)
             #expect(logLines(result.stderr, event: "cycle.finished").count == 1)
             #expect(standIn.posts().isEmpty)
-            #expect(try ExecutionFixture.counts(connection) == ["pending": 10])
+            #expect(try connection.invocationCounts() == ["pending": 10])
             #expect(try connection.value("""
                 SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 1 AND lease_expires_at IS NULL
                 """) == "10")

@@ -18,10 +18,10 @@ struct ExecutionCrashTests {
             defer { standIn.stop() }
             let connection = try database.connect()
             let total = 3000
-            try ExecutionFixture.trigger(connection, id: "trgA")
-            try ExecutionFixture.trigger(connection, id: "trgB")
-            try ExecutionFixture.invocations(connection, trigger: "trgA", count: total / 2)
-            try ExecutionFixture.invocations(connection, trigger: "trgB", count: total / 2)
+            try connection.insertTrigger(id: "trgA", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertTrigger(id: "trgB", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocations(trigger: "trgA", count: total / 2)
+            try connection.insertInvocations(trigger: "trgB", count: total / 2)
             let environment = ChildProcess.dispatcherEnvironment([
                 "DATABASE_URL": database.url, "AGENTS_API_URL": standIn.url, "AGENTS_API_KEY": testAPIKey,
             ])
@@ -76,7 +76,7 @@ struct ExecutionCrashTests {
             }
 
             // Nothing stuck: every invocation was accepted (running with its execution).
-            let counts = try ExecutionFixture.counts(connection)
+            let counts = try connection.invocationCounts()
             #expect(counts == ["running": total], "kills at \(kills) s; \(counts)")
             #expect(
                 try connection.query(

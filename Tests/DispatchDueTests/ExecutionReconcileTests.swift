@@ -25,28 +25,25 @@ struct ReconcileCase: Sendable, CustomTestStringConvertible {
 struct ExecutionReconcileTests {
     // Trigger: max_retries 2, retry_delay 10, timeout 600; the invocation is on attempt 1,
     // accepted as run-x, its lease (next check time) passed. --reconcile-interval 45.
+    // Every row of contract §4.3 is ExecutionAnswerTableTests' (in-process); these two are the
+    // database's part: past_timeout, which the claim computes in SQL from started_at and
+    // timeout_seconds, and a check that fails the invocation (the one check answer of that kind
+    // the wiring suite, ExecutionRulesTests, does not send).
     static let cases: [ReconcileCase] = [
-        ReconcileCase(getAnswer: "completed", status: "completed", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .cleared),
-        ReconcileCase(getAnswer: "failed", status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "failed"),
-        ReconcileCase(getAnswer: "running", status: "running", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .nextCheck),
-        ReconcileCase(getAnswer: "suspended", status: "running", attempt: 1, executionId: "run-x", conversations: #"["conv-run-x"]"#, lease: .nextCheck),
         ReconcileCase(getAnswer: "running", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "timed out"),
-        ReconcileCase(getAnswer: "suspended", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: #"["conv-run-x"]"#, lease: .cleared, errorContains: "timed out"),
         ReconcileCase(getAnswer: "404", status: "failed", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
-        ReconcileCase(getAnswer: "500", status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .nextCheck),
-        ReconcileCase(getAnswer: "500", acceptedAgo: 601, status: "pending", attempt: 2, executionId: nil, conversations: "[]", lease: .cleared, errorContains: "timed out"),
-        ReconcileCase(getAnswer: "401", exitCode: 77, status: "running", attempt: 1, executionId: "run-x", conversations: "[]", lease: .cleared),
     ]
 
-    @Test("each status answer", arguments: cases)
+    @Test("a status check that times out or fails the invocation, end to end", arguments: cases)
     func reconcile(_ expected: ReconcileCase) throws {
         try withTestDatabase { database in
             let standIn = try StandIn(postAnswer: "status:500", getStatus: expected.getAnswer)
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 2, retryDelaySeconds: 10, timeoutSeconds: 600)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
+            try connection.insertTrigger(
+                id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 2, retryDelay: 10, timeout: 600)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: expected.acceptedAgo)
 
             let result = try database.runCycle(["--reconcile-interval", "45"], endpoint: standIn.url)
             #expect(result.exitCode == expected.exitCode, "\(result)")
@@ -56,8 +53,8 @@ struct ExecutionReconcileTests {
             #expect(requests.first?.path == "/run/api/executions/run-x")
             #expect(requests.first?.header("authorization") == "Bearer \(testAPIKey)")
             #expect(requests.first?.header("x-inkeep-tenant-id") == "t1")
-            #expect(requests.first?.header("x-inkeep-project-id") == "proj1")
-            #expect(requests.first?.header("x-inkeep-agent-id") == "agent1")
+            #expect(requests.first?.header("x-inkeep-project-id") == "proj")
+            #expect(requests.first?.header("x-inkeep-agent-id") == "agent")
 
             let row = try ExecutionFixture.row(connection)
             #expect(row["status"] == expected.status)
@@ -87,9 +84,9 @@ struct ExecutionReconcileTests {
             let standIn = try StandIn()
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z")
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
             try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() + interval '20 seconds'")
             let result = try database.runCycle(endpoint: standIn.url)
             #expect(result.exitCode == 0, "\(result)")
@@ -103,9 +100,9 @@ struct ExecutionReconcileTests {
             let standIn = try StandIn(postAnswer: "accept", getStatus: "running")
             defer { standIn.stop() }
             let connection = try database.connect()
-            try ExecutionFixture.trigger(connection, maxRetries: 2)
-            try ExecutionFixture.invocations(connection)
-            try Self.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
+            try connection.insertTrigger(id: "trg1", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 2)
+            try connection.insertInvocation(trigger: "trg1", slot: "2026-01-01T00:00:00Z")
+            try ExecutionFixture.markAccepted(connection, executionId: "run-x", acceptedAgo: 10)
             func expireLease() throws {
                 try connection.query("UPDATE scheduled_trigger_invocations SET lease_expires_at = now() - interval '1 second'")
             }
@@ -128,18 +125,5 @@ struct ExecutionReconcileTests {
             #expect(try database.runCycle(endpoint: standIn.url).exitCode == 0)
             #expect(try ExecutionFixture.row(connection)["conversations"] == #"["conv-run-x", "conv-run-1"]"#)
         }
-    }
-
-    /// The state after a 2xx with `x-workflow-run-id`: running, execution recorded, started
-    /// `acceptedAgo` seconds ago, next check (lease) already passed.
-    static func markAccepted(_ connection: borrowing Connection, executionId: String, acceptedAgo: Int) throws {
-        try connection.query(
-            """
-            UPDATE scheduled_trigger_invocations
-            SET status = 'running', execution_id = $1, last_http_status = 200,
-                started_at = now() - make_interval(secs => $2::int),
-                lease_expires_at = now() - interval '1 second'
-            """,
-            [executionId, acceptedAgo])
     }
 }

@@ -201,7 +201,7 @@ struct FaultDrillTests {
             try insertYearlyDueTriggers(connection, count: count, maxRetries: 3)
 
             let broken = try postAnswer.map { try StandIn(postAnswer: $0) }
-            let brokenURL = broken?.url ?? "http://127.0.0.1:\(ExecutionFixture.closedPort())"
+            let brokenURL = broken?.url ?? "http://127.0.0.1:\(Loopback.closedPort())"
             let first = try database.runCycle(["--request-timeout", "1", "--concurrency", "8"], endpoint: brokenURL)
             #expect(first.exitCode == 0, "\(first)")
             // The limit the cycle settled on: the ceiling, halved once by the round of timeouts (the
@@ -210,7 +210,7 @@ struct FaultDrillTests {
             #expect(settled == .number(fault == "hangs past the request timeout" ? "4" : "8"))
             // Each slot recorded once, posted once, and put back for a retry (contract §4: 5xx,
             // timeout, connection errors): pending, attempt 2, not before 10–13 s from now.
-            #expect(try ExecutionFixture.counts(connection) == ["pending": count])
+            #expect(try connection.invocationCounts() == ["pending": count])
             #expect(try connection.value("SELECT count(*) FROM scheduled_trigger_invocations WHERE attempt_number = 2") == String(count))
             let backoff = try connection.query("""
                 SELECT min(extract(epoch FROM next_attempt_at - now())) AS soonest,

@@ -229,28 +229,9 @@ struct ConnectionTests {
         }
     }
 
-    /// A loopback port that accepts TCP connections into its backlog but never answers,
-    /// so libpq waits for the server until connect_timeout.
-    static func silentListener() -> (descriptor: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        listen(fd, 16)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
     @Test("an unreachable or silent database: a clear error, exit 69, password masked, within the timeout")
     func badDatabaseURL() throws {
-        let (listener, silentPort) = Self.silentListener()
+        let (listener, silentPort) = Loopback.boundSocket(listening: true)
         defer { close(listener) }
         let urls = [
             // Nothing listens on port 1 of loopback: refused at once.

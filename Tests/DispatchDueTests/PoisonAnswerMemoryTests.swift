@@ -119,7 +119,7 @@ struct PoisonAnswerMemoryTests {
             #expect(Set(bulkPosts.compactMap { $0.header("idempotency-key") }).count == 32)
             #expect(bulkPosts.count == 32)
             #expect(bulkPosts.allSatisfy { $0.body.utf8.count > 522_000 })
-            #expect(try ExecutionFixture.counts(connection) == ["running": 32 + PoisonFixture.healthyCount])
+            #expect(try connection.invocationCounts() == ["running": 32 + PoisonFixture.healthyCount])
         }
     }
 }

@@ -20,18 +20,22 @@ enum PoisonFixture {
     static let healthyCount = 12
 
     static func seedHealthy(_ connection: borrowing Connection) throws {
+        let payload = #"{"city": "Zürich"}"#
         for tenant in healthyTenants {
             for trigger in ["daily", "hourly"] {
-                try ExecutionFixture.trigger(
-                    connection, id: trigger, tenant: tenant, payload: #"{"city": "Zürich"}"#, template: "Weather in {{city}}")
-                try ExecutionFixture.invocations(connection, trigger: trigger, tenant: tenant, count: 2)
+                try connection.insertTrigger(
+                    tenant: tenant, id: trigger, cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", payload: payload,
+                    template: "Weather in {{city}}")
+                try connection.insertInvocations(tenant: tenant, trigger: trigger, count: 2, payload: payload)
             }
         }
     }
 
     static func seedPoison(_ connection: borrowing Connection) throws {
-        try ExecutionFixture.trigger(connection, id: "poisoned", tenant: poisonTenant, maxRetries: 1, retryDelaySeconds: 10)
-        try ExecutionFixture.invocations(connection, trigger: "poisoned", tenant: poisonTenant)
+        try connection.insertTrigger(
+            tenant: poisonTenant, id: "poisoned", cron: "0 0 1 1 *", nextRunAt: "2999-01-01T00:00:00Z", maxRetries: 1,
+            retryDelay: 10)
+        try connection.insertInvocation(tenant: poisonTenant, trigger: "poisoned", slot: "2026-01-01T00:00:00Z")
     }
 
     /// Every healthy invocation posted once and recorded `running` with the stand-in's run id.

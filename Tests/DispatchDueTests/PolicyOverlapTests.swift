@@ -234,7 +234,7 @@ struct PolicyOverlapTests {
                     environment: environment)
                 for result in results { #expect(result.exitCode == 0, "\(result)") }
             }
-            #expect(try ExecutionFixture.counts(connection) == ["completed": triggers * perTrigger])
+            #expect(try connection.invocationCounts() == ["completed": triggers * perTrigger])
             let posts = standIn.posts()
             #expect(posts.count == triggers * perTrigger)
             let keys = posts.compactMap { $0.header("idempotency-key") }

@@ -47,7 +47,7 @@ struct PolicyRunNowTests {
             #expect(keys.count == 2)
             #expect(keys.contains(key + "-1"))
             #expect(keys.allSatisfy { $0.hasPrefix("manual_r1_") })
-            #expect(try ExecutionFixture.counts(connection) == ["running": 3])
+            #expect(try connection.invocationCounts() == ["running": 3])
         }
     }
 
