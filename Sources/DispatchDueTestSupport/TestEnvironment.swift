@@ -17,7 +17,15 @@ public enum TestEnvironment {
         return (try? FileSystem.readText(tools + "/venv/.packages")) != nil
     }
 
-    /// The build embedded VERSION and the commit (`make build` runs scripts/embed-version.sh;
-    /// a plain `swift build` says 0.0.0-unknown).
-    public static var hasEmbeddedVersion: Bool { DispatchDueVersion.commit != "unknown" }
+    /// The build embedded VERSION and this checkout's commit (`make build` runs
+    /// scripts/embed-version.sh; a plain `swift build` says 0.0.0-unknown, and a header embedded
+    /// by an earlier `make build` names an older commit until the next one).
+    public static var hasEmbeddedVersion: Bool {
+        let commit = DispatchDueVersion.commit
+        guard commit != "unknown" else { return false }
+        guard let head = try? ChildProcess.run("/usr/bin/git", ["-C", ChildProcess.repositoryDirectory, "rev-parse", "HEAD"]),
+            head.exitCode == 0
+        else { return true }
+        return commit.hasPrefix(head.stdout.filter { !$0.isWhitespace })
+    }
 }

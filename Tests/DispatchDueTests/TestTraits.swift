@@ -22,6 +22,6 @@ extension Trait where Self == ConditionTrait {
     static var requiresEmbeddedVersion: Self {
         .enabled(
             if: TestEnvironment.isStrict || TestEnvironment.hasEmbeddedVersion,
-            "needs a build with the version embedded: run `make build` or `make test`")
+            "needs a build with this commit's version embedded: run `make build` or `make test`")
     }
 }
