@@ -45,6 +45,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var isRetryableConflict: Bool { sqlState == .serializationFailure || sqlState == .deadlockDetected }
     /// True when the relation does not exist (schema not migrated).
     public var isUndefinedTable: Bool { sqlState == .undefinedTable }
+    /// A table or column the statement names is not there: the schema is missing or older than
+    /// the statement (a command that runs without the schema-version check meets this).
+    public var isUndefinedTableOrColumn: Bool { sqlState == .undefinedTable || sqlState == .undefinedColumn }
 }
 
 extension PostgresError {

@@ -9,11 +9,7 @@ import Testing
 /// so they never collide with other suites' helpers.
 enum Ops {
     /// A fresh scratch folder under /tmp.
-    static func scratchDirectory() throws -> String {
-        var template = Array("/tmp/dd-ops-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw FileSystemError(path: "/tmp", reason: "mkdtemp failed") }
-        return String(cString: made)
-    }
+    static func scratchDirectory() throws -> String { try ChildProcess.makeScratchDirectory() }
 
     static func removeTree(_ path: String) {
         _ = try? ChildProcess.run("/bin/rm", ["-rf", path])

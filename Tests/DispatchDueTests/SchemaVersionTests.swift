@@ -90,6 +90,26 @@ struct SchemaVersionTests {
         }
     }
 
+    /// Commands without the schema-version check (prune, status, the management commands) meet an
+    /// old schema as a missing column: they must say to migrate, not print a bare SQL error.
+    @Test(
+        "on a schema older than this binary (0001 only) a command that reads it says to migrate and exits 1",
+        arguments: [["prune"], ["status"], ["triggers", "list"]])
+    func oldSchemaSaysMigrate(_ arguments: [String]) throws {
+        try withTestDatabase(migrated: false) { database in
+            let folder = try ChildProcess.makeScratchDirectory()
+            defer { Ops.removeTree(folder) }
+            let first = "0001_scheduled_triggers.sql"
+            try FileSystem.writeAtomically(
+                try FileSystem.readText(ChildProcess.repositoryDirectory + "/migrations/" + first), to: folder + "/" + first)
+            #expect(try MigrationTests.migrate(database, ["--migrations-dir", folder]).exitCode == 0)
+            let result = try database.cli(arguments)
+            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.stderr.contains("older than this binary"), "\(result.stderr)")
+            #expect(result.stderr.contains("run `dispatch-due migrate`"), "\(result.stderr)")
+        }
+    }
+
     @Test("a current schema passes the check (one statement) and sets the server-side timeouts")
     func currentSchema() throws {
         try withTestDatabase { database in

@@ -3,7 +3,7 @@ import Postgres
 /// Why a cycle or a command could not do its job. The core throws these; the command-line
 /// layer alone decides how the process ends for each case.
 public enum DispatchFailure: Error, CustomStringConvertible, Sendable {
-    /// The tables are not there: `dispatch-due migrate` has not run.
+    /// Tables or columns are not there: `dispatch-due migrate` has not run (for this release).
     case schemaMissing(detail: String)
     /// The database holds migrations this binary does not know (a newer release migrated it),
     /// or lacks ones it needs: running would read or write columns wrongly.
@@ -21,7 +21,7 @@ public enum DispatchFailure: Error, CustomStringConvertible, Sendable {
         switch self {
         case .schemaMissing(let detail):
             // The one wording: every path that finds no tables throws this case.
-            return "the schema is missing (\(detail)); run `dispatch-due migrate`"
+            return "the schema is missing or older than this binary (\(detail)); run `dispatch-due migrate`"
         case .schemaMismatch(let detail), .credentialsRejected(let detail), .configuration(let detail),
             .notFound(let detail):
             return detail

@@ -32,7 +32,7 @@ public enum ExitStatus {
         case let failure as DispatchFailure:
             return (code(for: failure), "dispatch-due: \(failure)")
         case let error as PostgresError:
-            if error.isUndefinedTable { return outcome(for: DispatchFailure.schemaMissing(detail: error.message)) }
+            if error.isUndefinedTableOrColumn { return outcome(for: DispatchFailure.schemaMissing(detail: error.message)) }
             return (code(for: error), "dispatch-due: \(error)")
         case let error as ManagementError:
             switch error {

@@ -43,13 +43,9 @@ public struct PruneCommand: ParsableCommand {
         try reportingFailures(logging: logging) {
             let logger = logging.makeLogger()
             let connection = try database.connect()
-            let result: Retention.Result
-            do {
-                result = try Retention(retentionSeconds: retention.seconds, timeBudgetSeconds: nil)
-                    .run(on: connection, dryRun: dryRun, logger: logger)
-            } catch let error as PostgresError where error.isUndefinedTable || error.sqlState == .undefinedColumn {
-                throw DispatchFailure.schemaMissing(detail: error.message)
-            }
+            // A missing or old schema (no table, no pruned_through column) says to migrate (ExitStatus).
+            let result = try Retention(retentionSeconds: retention.seconds, timeBudgetSeconds: nil)
+                .run(on: connection, dryRun: dryRun, logger: logger)
             if retention.seconds == 0 {
                 StandardOutput.writeLine("retention 0: everything is kept; nothing to prune")
             } else {
