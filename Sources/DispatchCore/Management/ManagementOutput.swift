@@ -110,7 +110,8 @@ public enum ManagementOutput {
             ("agent_id", .string(record.agentID)),
             ("ref", .string(record.ref)),
             ("status", .string(record.status)),
-            ("scheduled_for", instant(record.scheduledFor)),
+            // An unusable slot (written by SQL) as PostgreSQL shows it, never a made-up instant.
+            ("scheduled_for", record.unusableScheduledFor.map(JSONValue.string) ?? instant(record.scheduledFor)),
             ("idempotency_key", .string(record.idempotencyKey)),
             ("attempt_number", number(record.attemptNumber)),
             ("next_attempt_at", instant(record.nextAttemptAt)),
