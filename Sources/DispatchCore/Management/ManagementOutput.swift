@@ -70,6 +70,8 @@ public enum ManagementOutput {
             ("agent_id", .string(d.agentID)),
             ("name", .string(d.name)),
             ("description", string(d.description)),
+            // Set when `description` holds only the first characters of a longer one.
+            ("description_cut_from", number(record.descriptionCutFrom)),
             ("enabled", .bool(d.enabled)),
             ("cron_expression", string(d.cronExpression)),
             ("cron_timezone", .string(d.timeZone)),

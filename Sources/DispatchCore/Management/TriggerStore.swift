@@ -44,8 +44,9 @@ public struct TriggerStore {
         WHERE t.tenant_id = $1 AND t.id = $2
         """
 
+    /// The whole row (description included): an update writes it back.
     static let selectOneForUpdate = """
-        SELECT \(TriggerRecord.columns)
+        SELECT \(TriggerRecord.columnsWhole)
         FROM scheduled_triggers t
         \(TriggerRecord.latestInvocationJoin)
         WHERE t.tenant_id = $1 AND t.id = $2
