@@ -52,7 +52,7 @@ enum ExecutionStore {
                 SELECT c.tenant_id, c.id,
                        t.id IS NOT NULL AS trigger_exists,
                        -- contract §6: a disabled trigger's run-now (manual_) invocations are still posted.
-                       (t.id IS NOT NULL AND (t.enabled OR c.idempotency_key LIKE 'manual\\_%')) AS live,
+                       (t.id IS NOT NULL AND (t.enabled OR \(RunNow.isRunNowKey("c.idempotency_key")))) AS live,
                        coalesce(t.cron_timezone, 'UTC') AS time_zone,
                        t.message_template, t.run_as_user_id,
                        coalesce(t.max_retries, 1) AS max_retries,

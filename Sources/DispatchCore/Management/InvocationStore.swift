@@ -15,7 +15,12 @@ public struct InvocationRecord: Sendable {
     public var agentID: String
     public var ref: String
     public var status: String
-    public var scheduledFor: Instant
+    /// The slot; nil when SQL stored one no instant can hold (±infinity, a year outside
+    /// 1–9999): `unusableScheduledFor` says what it is then.
+    public var scheduledFor: Instant?
+    /// scheduled_for as PostgreSQL shows it when it is not a time the dispatcher can fire
+    /// (`infinity`, `-infinity`, `4713-01-01 00:00:00 BC UTC`), as `TriggerRecord.unusableRunAt`.
+    public var unusableScheduledFor: String?
     public var idempotencyKey: String
     public var attemptNumber: Int
     public var nextAttemptAt: Instant?
@@ -31,7 +36,8 @@ public struct InvocationRecord: Sendable {
 
     static let columns = """
         tenant_id, id, scheduled_trigger_id, project_id, agent_id, ref, status,
-        \(TimestampSQL.epoch("scheduled_for")) AS scheduled_for, idempotency_key, attempt_number,
+        \(TimestampSQL.epoch("scheduled_for")) AS scheduled_for,
+        \(TimestampSQL.display("scheduled_for")) AS scheduled_for_unusable, idempotency_key, attempt_number,
         \(TimestampSQL.epoch("next_attempt_at")) AS next_attempt_at,
         \(TimestampSQL.epoch("lease_expires_at")) AS lease_expires_at,
         execution_id, last_error, last_http_status,
@@ -52,7 +58,8 @@ public struct InvocationRecord: Sendable {
         agentID = try row.string("agent_id")
         ref = try row.string("ref")
         status = try row.string("status")
-        scheduledFor = try instant("scheduled_for") ?? Instant(secondsSinceEpoch: 0)
+        scheduledFor = try instant("scheduled_for")
+        unusableScheduledFor = row["scheduled_for_unusable"]
         idempotencyKey = try row.string("idempotency_key")
         attemptNumber = try row.int("attempt_number")
         nextAttemptAt = try instant("next_attempt_at")
@@ -65,6 +72,9 @@ public struct InvocationRecord: Sendable {
         createdAt = try instant("created_at") ?? Instant(secondsSinceEpoch: 0)
         conversationIDs = row["conversation_ids"] ?? "[]"
     }
+
+    /// The slot for people: `2026-03-08T07:00:00Z`, or the stored value (`infinity`).
+    public var slotText: String { unusableScheduledFor ?? ManagementOutput.utc(scheduledFor) }
 }
 
 /// Filters of `invocations list`; nil matches everything.

@@ -70,6 +70,8 @@ public enum ManagementOutput {
             ("agent_id", .string(d.agentID)),
             ("name", .string(d.name)),
             ("description", string(d.description)),
+            // Set when `description` holds only the first characters of a longer one.
+            ("description_cut_from", number(record.descriptionCutFrom)),
             ("enabled", .bool(d.enabled)),
             ("cron_expression", string(d.cronExpression)),
             ("cron_timezone", .string(d.timeZone)),
@@ -110,7 +112,8 @@ public enum ManagementOutput {
             ("agent_id", .string(record.agentID)),
             ("ref", .string(record.ref)),
             ("status", .string(record.status)),
-            ("scheduled_for", instant(record.scheduledFor)),
+            // An unusable slot (written by SQL) as PostgreSQL shows it, never a made-up instant.
+            ("scheduled_for", record.unusableScheduledFor.map(JSONValue.string) ?? instant(record.scheduledFor)),
             ("idempotency_key", .string(record.idempotencyKey)),
             ("attempt_number", number(record.attemptNumber)),
             ("next_attempt_at", instant(record.nextAttemptAt)),

@@ -18,14 +18,33 @@ public struct TriggerRecord: Sendable {
     public var unusableNextRunAt: String?
     /// contract §6: why the dispatcher paused it; nil otherwise.
     public var pausedReason: String?
+    /// The stored description's length in characters when `definition.description` holds only
+    /// its first `descriptionShownCharacters` (a read for display); nil when it is whole.
+    public var descriptionCutFrom: Int?
+
+    /// The most of a description a read for display fetches (contract §5.4: the memory of
+    /// `triggers list` and `show` does not grow with what a tenant wrote; the column is
+    /// unbounded text).
+    public static let descriptionShownCharacters = 4_096
 
     /// The select list every trigger read uses; timestamps come back as whole epoch seconds,
     /// or NULL plus PostgreSQL's text when SQL stored one no instant can hold (±infinity, a
     /// year outside 1–9999): reading such a row must never fail (`list` of every tenant,
     /// `show`, `update`, `delete` of that very row). (`t` is scheduled_triggers; `last` is its
-    /// latest invocation.)
-    static let columns = """
-        t.tenant_id, t.id, t.project_id, t.agent_id, t.name, t.description, t.enabled,
+    /// latest invocation.) `columns` is for display and fetches at most
+    /// `descriptionShownCharacters` of the description; `columnsWhole` fetches all of it, for
+    /// an edit that writes the row back.
+    static let columns = columnList(description: """
+        left(t.description, \(descriptionShownCharacters)) AS description,
+        CASE WHEN char_length(t.description) > \(descriptionShownCharacters)
+             THEN char_length(t.description) END AS description_cut_from
+        """)
+
+    static let columnsWhole = columnList(description: "t.description, NULL::int8 AS description_cut_from")
+
+    private static func columnList(description: String) -> String {
+        """
+        t.tenant_id, t.id, t.project_id, t.agent_id, t.name, \(description), t.enabled,
         t.cron_expression, t.cron_timezone, \(TimestampSQL.epoch("t.run_at")) AS run_at,
         \(TimestampSQL.display("t.run_at")) AS run_at_unusable,
         \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
@@ -39,6 +58,7 @@ public struct TriggerRecord: Sendable {
         last.status AS last_status,
         \(TimestampSQL.epoch("last.scheduled_for")) AS last_scheduled_for
         """
+    }
 
     /// The latest invocation per trigger, through the (tenant_id, scheduled_trigger_id,
     /// scheduled_for) index: one index probe per trigger listed.
@@ -91,6 +111,7 @@ public struct TriggerRecord: Sendable {
         unusableNextRunAt = row["next_run_at_unusable"]
         runAtProblem = row["run_at_problem"].map { TimestampSQL.message(column: "run_at", problem: $0) }
         pausedReason = row["paused_reason"]
+        descriptionCutFrom = try row.optionalInt("description_cut_from")
     }
 
     /// The schedule error a stored run_at that cannot be fired gets (as the heal words it).

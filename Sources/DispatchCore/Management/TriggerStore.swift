@@ -44,8 +44,9 @@ public struct TriggerStore {
         WHERE t.tenant_id = $1 AND t.id = $2
         """
 
+    /// The whole row (description included): an update writes it back.
     static let selectOneForUpdate = """
-        SELECT \(TriggerRecord.columns)
+        SELECT \(TriggerRecord.columnsWhole)
         FROM scheduled_triggers t
         \(TriggerRecord.latestInvocationJoin)
         WHERE t.tenant_id = $1 AND t.id = $2
@@ -260,14 +261,14 @@ public struct TriggerStore {
         UPDATE scheduled_trigger_invocations
         SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
-          AND idempotency_key NOT LIKE 'manual\\_%'
+          AND NOT \(RunNow.isRunNowKey("idempotency_key"))
         """
 
     static let selectPendingSlots = """
         SELECT id, \(TimestampSQL.epoch("scheduled_for")) AS slot
         FROM scheduled_trigger_invocations
         WHERE tenant_id = $1 AND scheduled_trigger_id = $2 AND status = 'pending'
-          AND idempotency_key NOT LIKE 'manual\\_%'  -- a run-now is not a slot of any schedule
+          AND NOT \(RunNow.isRunNowKey("idempotency_key"))  -- a run-now is not a slot of any schedule
         FOR UPDATE
         """
 

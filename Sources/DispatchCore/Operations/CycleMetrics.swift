@@ -108,11 +108,13 @@ public struct CycleMetrics {
     /// The most a previous file is read (ours is a few KiB).
     static let previousFileLimit = 1 << 20
 
-    /// The target must be a regular file or not exist yet: /dev/null, a directory or a
-    /// symlink is refused before the cycle starts (`configuration`), never replaced.
+    /// The target must be a regular file or not exist yet, in a folder that exists and is
+    /// writable: /dev/null, a directory, a symlink, or a missing or read-only folder is
+    /// refused before the cycle starts (`configuration`, contract §5), never replaced.
     public static func checkTarget(_ path: String) throws(DispatchFailure) {
         do {
             try FileSystem.requireRegularOrAbsent(path)
+            try FileSystem.requireWritableFolder(of: path)
         } catch {
             throw .configuration(detail: "--metrics-file: \(error)")
         }

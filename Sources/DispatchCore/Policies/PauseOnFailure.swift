@@ -56,7 +56,7 @@ enum PauseOnFailure {
             last_error = 'cancelled: trigger paused after consecutive failures'
         FROM unnest($1::text[], $2::text[]) AS p(tenant_id, id)
         WHERE i.tenant_id = p.tenant_id AND i.scheduled_trigger_id = p.id
-          AND i.status = 'pending' AND i.idempotency_key NOT LIKE 'manual\\_%'
+          AND i.status = 'pending' AND NOT \(RunNow.isRunNowKey("i.idempotency_key"))
         RETURNING i.tenant_id, i.scheduled_trigger_id
         """
 

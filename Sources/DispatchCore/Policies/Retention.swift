@@ -64,7 +64,7 @@ public struct Retention {
             RETURNING i.tenant_id, i.scheduled_trigger_id, i.scheduled_for, i.idempotency_key
         ), through AS (
             SELECT tenant_id, scheduled_trigger_id, max(scheduled_for) AS through
-            FROM deleted WHERE idempotency_key NOT LIKE 'manual\\_%'
+            FROM deleted WHERE NOT \(RunNow.isRunNowKey("idempotency_key"))
             GROUP BY tenant_id, scheduled_trigger_id
         ), locked AS (
             -- Trigger rows locked in key order: concurrent dispatchers pruning rows of the same

@@ -8,6 +8,13 @@ import Postgres
 public struct RunNow {
     public init() {}
 
+    /// SQL: true when `key` (an idempotency_key column) is a run-now's: `manual_…`, and its
+    /// reruns (`manual_…_rerun_{n}`) too, since a rerun keeps the key it copies. Every statement
+    /// that tells a run a person asked for from a scheduled slot (`sched_…`) uses this one
+    /// predicate: disable, pause and schedule changes cancel only slots, the claim posts a
+    /// disabled trigger's run-now, retention's watermark counts only slots (contract §6).
+    static func isRunNowKey(_ key: String) -> String { "(\(key) LIKE 'manual\\_%')" }
+
     static let insert = """
         INSERT INTO scheduled_trigger_invocations
             (tenant_id, id, project_id, agent_id, scheduled_trigger_id, ref, status,

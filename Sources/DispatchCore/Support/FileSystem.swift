@@ -120,6 +120,28 @@ public enum FileSystem {
         }
     }
 
+    /// Refuses a path whose folder cannot take a new file: the folder is missing, is not a
+    /// folder, or this process may not create files in it (access(2), W_OK|X_OK). An atomic
+    /// write creates its temporary file there, so such a target could never be written.
+    public static func requireWritableFolder(of path: String) throws(FileSystemError) {
+        let folder: String
+        if let end = path.lastIndex(of: "/") {
+            folder = end == path.startIndex ? "/" : String(path[..<end])
+        } else {
+            folder = "."
+        }
+        var info = stat()
+        guard stat(folder, &info) == 0 else {
+            throw FileSystemError(path: path, reason: "its folder \(folder) is unusable: \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw FileSystemError(path: path, reason: "its folder \(folder) is \(describe(info.st_mode & S_IFMT)), not a folder")
+        }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw FileSystemError(path: path, reason: "its folder \(folder) is not writable: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Reads a regular file (symlinks followed) of at most `limit` bytes as UTF-8 text.
     /// Opened non-blocking, so a FIFO never blocks; /dev/zero, a directory, a FIFO, an
     /// oversized file and invalid UTF-8 are refused with a message that says which.

@@ -16,13 +16,13 @@ public struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the database connection, 1-300 (default 5; env DISPATCH_DUE_CONNECT_TIMEOUT).", valueName: "S"))
     var connectTimeoutFlag: Int?
     public var connectTimeout: Int {
-        (try? Tunable.int("--connect-timeout", connectTimeoutFlag, default: 5, 1...300, unit: "seconds")) ?? 5
+        (try? Tunable.number("--connect-timeout", connectTimeoutFlag, default: 5, 1...300, unit: "seconds")) ?? 5
     }
 
     public init() {}
 
     public func validate() throws {
-        _ = try Tunable.int("--connect-timeout", connectTimeoutFlag, default: 5, 1...300, unit: "seconds")
+        _ = try Tunable.number("--connect-timeout", connectTimeoutFlag, default: 5, 1...300, unit: "seconds")
     }
 
     /// The flag wins over the environment; nil lets libpq use its PG* defaults.

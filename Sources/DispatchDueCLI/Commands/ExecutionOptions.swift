@@ -24,20 +24,20 @@ public struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("concurrency"), parsing: .unconditional, help: "Most requests in flight at once, 1-1000: the dispatcher starts at 8 and adapts below this ceiling to the endpoint's answers (default \(ExecutionSettings.defaultConcurrency); env DISPATCH_DUE_CONCURRENCY).")
     var concurrencyFlag: Int?
     public var concurrency: Int {
-        (try? Tunable.int("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000))
+        (try? Tunable.number("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000))
             ?? ExecutionSettings.defaultConcurrency
     }
 
     @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a request may take, connecting included, 1-3600 (default 30; env DISPATCH_DUE_REQUEST_TIMEOUT).", valueName: "S"))
     var requestTimeoutFlag: Double?
     public var requestTimeout: Double {
-        (try? Tunable.double("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")) ?? 30
+        (try? Tunable.number("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")) ?? 30
     }
 
     @Option(name: .customLong("reconcile-interval"), parsing: .unconditional, help: ArgumentHelp("Seconds between status checks of a running execution, 1-86400 (default 30; env DISPATCH_DUE_RECONCILE_INTERVAL).", valueName: "S"))
     var reconcileIntervalFlag: Double?
     public var reconcileInterval: Double {
-        (try? Tunable.double("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")) ?? 30
+        (try? Tunable.number("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")) ?? 30
     }
 
     public init() {}
@@ -47,9 +47,9 @@ public struct ExecutionOptions: ParsableArguments {
     public static let caFileLimit = 1024 * 1024
 
     public func validate() throws {
-        _ = try Tunable.int("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000)
-        _ = try Tunable.double("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")
-        _ = try Tunable.double("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")
+        _ = try Tunable.number("--concurrency", concurrencyFlag, default: ExecutionSettings.defaultConcurrency, 1...1000)
+        _ = try Tunable.number("--request-timeout", requestTimeoutFlag, default: 30, 1...3600, unit: "seconds")
+        _ = try Tunable.number("--reconcile-interval", reconcileIntervalFlag, default: 30, 1...86400, unit: "seconds")
     }
 
     /// Every endpoint setting that was given (flag or environment) is usable: the URL is

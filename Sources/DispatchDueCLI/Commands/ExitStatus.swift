@@ -115,8 +115,9 @@ public enum ExitStatus {
           78   configuration missing or unusable: no endpoint URL or key
                when there is something to post; an unreadable --cacert or
                key file; a malformed endpoint or database URL; a
-               --metrics-file that is not a regular file. Checked before
-               any work is claimed.
+               --metrics-file that is not a regular file or whose folder
+               is missing or not writable. Checked before any work is
+               claimed.
           130  stopped by SIGINT after releasing its work
           143  stopped by SIGTERM after releasing its work
 

@@ -64,7 +64,7 @@ public struct InvocationsCommand: ParsableCommand {
                     var cells: [String] = []
                     if tenant == nil { cells.append(record.tenantID) }
                     cells += [
-                        record.id, record.triggerID, ManagementOutput.utc(record.scheduledFor), record.status,
+                        record.id, record.triggerID, record.slotText, record.status,
                         String(record.attemptNumber), ManagementOutput.utc(record.nextAttemptAt),
                         record.lastHTTPStatus.map(String.init) ?? "-", record.executionID ?? "-",
                         ManagementOutput.cell(record.lastError),
@@ -104,7 +104,7 @@ public struct InvocationsCommand: ParsableCommand {
                     StandardOutput.writeLine(ManagementOutput.jsonLine(ManagementOutput.json(record)))
                 } else {
                     StandardOutput.writeLine(
-                        changed ? "cancelled invocation \(target.id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.scheduledFor.iso8601))"
+                        changed ? "cancelled invocation \(target.id) (trigger \(ManagementOutput.escaped(record.triggerID)), slot \(record.slotText))"
                             : "invocation \(target.id) was already cancelled")
                 }
             }
@@ -139,7 +139,7 @@ public struct InvocationsCommand: ParsableCommand {
                 } else {
                     StandardOutput.writeLine(
                         "recorded invocation \(record.id) (pending, key \(ManagementOutput.escaped(record.idempotencyKey))) to rerun \(target.id) "
-                            + "for slot \(record.scheduledFor.iso8601)")
+                            + "for slot \(record.slotText)")
                 }
             }
         }

@@ -29,7 +29,7 @@ public struct StatusCommand: ParsableCommand {
     public var maxLag: Double? {
         if let maxLagFlag { return maxLagFlag }
         guard Tunable.raw("--max-lag") != nil else { return nil }
-        return try? Tunable.double("--max-lag", nil, default: 0, 0...Self.maximumLag, unit: "seconds")
+        return try? Tunable.number("--max-lag", nil, default: 0, 0...Self.maximumLag, unit: "seconds")
     }
 
     @Flag(help: "Print one JSON object instead of text.")
@@ -44,7 +44,7 @@ public struct StatusCommand: ParsableCommand {
     static let statementLimitSeconds: Double = 30
 
     public func validate() throws {
-        _ = try Tunable.double("--max-lag", maxLagFlag, default: 0, 0...Self.maximumLag, unit: "seconds")
+        _ = try Tunable.number("--max-lag", maxLagFlag, default: 0, 0...Self.maximumLag, unit: "seconds")
     }
 
     public func run() throws {

@@ -25,36 +25,22 @@ enum Tunable {
         return (name, value)
     }
 
-    /// The flag's value, else the variable's, else `fallback`; checked against `range`.
-    static func int(
-        _ flag: String, _ given: Int?, default fallback: Int, _ range: ClosedRange<Int>, unit: String = "",
+    /// The flag's value, else the variable's, else `fallback`; checked against `range` with
+    /// the flag's own check (`NumericFlag`), the message naming the variable when it came from
+    /// there. One reader for every numeric tunable (`Int` and `Double`).
+    static func number<Value: TunableNumber>(
+        _ flag: String, _ given: Value?, default fallback: Value, _ range: ClosedRange<Value>, unit: String = "",
         environment: (String) -> String? = Environment.get
-    ) throws(ValidationError) -> Int {
+    ) throws(ValidationError) -> Value {
         if let given {
-            try NumericFlag.check(flag, given, range, unit: unit)
+            try Value.check(flag, given, range, unit: unit)
             return given
         }
         guard let (name, text) = raw(flag, environment: environment) else { return fallback }
-        guard let value = Int(text) else {
-            throw ValidationError("\(name)=\(ManagementOutput.quotedForMessage(text)) is not a whole number (for \(flag))")
+        guard let value = Value(text) else {
+            throw ValidationError("\(name)=\(ManagementOutput.quotedForMessage(text)) is not \(Value.expected) (for \(flag))")
         }
-        try NumericFlag.check(name, value, range, unit: unit)
-        return value
-    }
-
-    static func double(
-        _ flag: String, _ given: Double?, default fallback: Double, _ range: ClosedRange<Double>, unit: String = "",
-        environment: (String) -> String? = Environment.get
-    ) throws(ValidationError) -> Double {
-        if let given {
-            try NumericFlag.check(flag, given, range, unit: unit)
-            return given
-        }
-        guard let (name, text) = raw(flag, environment: environment) else { return fallback }
-        guard let value = Double(text) else {
-            throw ValidationError("\(name)=\(ManagementOutput.quotedForMessage(text)) is not a number (for \(flag))")
-        }
-        try NumericFlag.check(name, value, range, unit: unit)
+        try Value.check(name, value, range, unit: unit)
         return value
     }
 
@@ -93,5 +79,26 @@ enum Tunable {
             let name = variable(for: flag)
             return "  " + name + String(repeating: " ", count: width - name.count + 2) + flag
         }.joined(separator: "\n")
+    }
+}
+
+/// A number a tunable flag holds: how its variable's text is read (`init?(_:)`), what the
+/// message calls a value that is not one, and its range check.
+protocol TunableNumber: LosslessStringConvertible, Comparable {
+    static var expected: String { get }
+    static func check(_ flag: String, _ value: Self, _ range: ClosedRange<Self>, unit: String) throws(ValidationError)
+}
+
+extension Int: TunableNumber {
+    static var expected: String { "a whole number" }
+    static func check(_ flag: String, _ value: Int, _ range: ClosedRange<Int>, unit: String) throws(ValidationError) {
+        try NumericFlag.check(flag, value, range, unit: unit)
+    }
+}
+
+extension Double: TunableNumber {
+    static var expected: String { "a number" }
+    static func check(_ flag: String, _ value: Double, _ range: ClosedRange<Double>, unit: String) throws(ValidationError) {
+        try NumericFlag.check(flag, value, range, unit: unit)
     }
 }

@@ -33,7 +33,11 @@ enum TriggerReport {
         field("project / agent:", "\(d.projectID) / \(d.agentID)")
         field("ref:", d.ref)
         field("name:", d.name)
-        if let description = d.description { field("description:", description) }
+        if let description = d.description {
+            field("description:", description + (record.descriptionCutFrom.map {
+                "… (cut: the first \(TriggerRecord.descriptionShownCharacters) of \($0) characters shown)"
+            } ?? ""))
+        }
         field("enabled:", d.enabled ? "yes" : "no")
         field("schedule:", record.scheduleText)
         field("time zone:", d.timeZone)

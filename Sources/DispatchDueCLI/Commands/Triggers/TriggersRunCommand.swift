@@ -39,7 +39,7 @@ extension TriggersCommand {
                 } else {
                     StandardOutput.writeLine(
                         "recorded invocation \(record.id) (pending, key \(record.idempotencyKey)) of trigger \(id) "
-                            + "for \(record.scheduledFor.iso8601)")
+                            + "for \(record.slotText)")
                 }
                 guard post else { return }
                 let logger = logging.makeLogger()
