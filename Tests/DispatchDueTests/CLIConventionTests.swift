@@ -92,6 +92,23 @@ struct CLIConventionTests {
         }
     }
 
+    /// Each command's help lists the codes it can exit with and the variables it reads, no
+    /// more: backfill has its own --max-runtime and no batch size or push; prune posts nothing
+    /// and installs no signal handling; triggers run --post can meet the endpoint's codes.
+    @Test("a command's help names its own exit codes and variables", arguments: [
+        (["backfill"], ["DISPATCH_DUE_CONCURRENCY", "DISPATCH_DUE_METRICS_FILE", "77 ", "143 "],
+         ["DISPATCH_DUE_BATCH_SIZE", "DISPATCH_DUE_MAX_RUNTIME", "DISPATCH_DUE_METRICS_PUSH"]),
+        (["prune"], ["DISPATCH_DUE_CONNECT_TIMEOUT", "DISPATCH_DUE_VERBOSE", "69 "],
+         ["77 ", "130 ", "143 ", "AGENTS_API_URL", "DISPATCH_DUE_CONCURRENCY"]),
+        (["triggers", "run"], ["77 ", "AGENTS_API_KEY_FILE"], ["143 "]),
+    ])
+    func helpIsPerCommand(_ command: [String], _ present: [String], _ absent: [String]) throws {
+        let result = try ChildProcess.run("dispatch-due", command + ["--help"])
+        #expect(result.exitCode == 0)
+        for text in present { #expect(result.stdout.contains(text), "\(text) missing from \(command) --help") }
+        for text in absent { #expect(!result.stdout.contains(text), "\(text) in \(command) --help") }
+    }
+
     /// RFC 3339 UTC with milliseconds: YYYY-MM-DDTHH:MM:SS.sssZ.
     static func isMillisecondInstant(_ text: String) -> Bool {
         let bytes = Array(text.utf8)

@@ -14,7 +14,7 @@ public struct BackfillCommand: ParsableCommand {
             database's now. next_run_at is never moved. One-time triggers are not backfilled: \
             they fire once however late.
 
-            \(ExitStatus.helpText)
+            \(ExitStatus.backfillHelpText)
             """)
 
     @OptionGroup public var database: DatabaseOptions

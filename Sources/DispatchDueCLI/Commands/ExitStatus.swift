@@ -101,8 +101,18 @@ public enum ExitStatus {
           AGENTS_API_KEY         the API key itself (prefer a file)
         """
 
-    /// `dispatch-due run` and `backfill`.
-    public static let helpText = """
+    /// `dispatch-due run`.
+    public static let helpText = cycleHelpText(tunables: Tunable.documented.filter { $0 != "--max-lag" })
+
+    /// `dispatch-due backfill`: run's codes; its own --max-runtime and no batch size or push.
+    public static let backfillHelpText = cycleHelpText(tunables: [
+        "--connect-timeout", "--concurrency", "--request-timeout", "--reconcile-interval", "--cacert",
+        "--log-format", "--verbose", "--metrics-file",
+    ])
+
+    /// The help of a command that runs a cycle, with the tunables it reads.
+    static func cycleHelpText(tunables: [String]) -> String {
+        """
         EXIT CODES:
           0    the cycle ran (runs that failed are recorded, not fatal)
           1    could not do its job: schema missing or newer than this
@@ -125,7 +135,36 @@ public enum ExitStatus {
         \(endpointEnvironmentText)
 
         TUNABLES FROM THE ENVIRONMENT (the flag wins; same ranges):
-        \(Tunable.helpLines(Tunable.documented.filter { $0 != "--max-lag" }))
+        \(Tunable.helpLines(tunables))
+        """
+    }
+
+    /// `dispatch-due prune`.
+    public static let pruneHelpText = """
+        EXIT CODES:
+          0    pruned (or counted, with --dry-run)
+          1    could not: the schema is missing or older than this binary,
+               the role may not DELETE, internal error
+          64   usage error: unknown flag, bad --retention
+          69   the database cannot be reached or refuses the connection
+               (authentication included)
+          78   the database URL is malformed
+
+        \(environmentText)
+
+        TUNABLES FROM THE ENVIRONMENT (the flag wins; same ranges):
+        \(Tunable.helpLines(["--connect-timeout", "--log-format", "--verbose"]))
+        """
+
+    /// `dispatch-due triggers run`: the management codes, and --post's endpoint codes.
+    public static let triggersRunHelpText = """
+        \(managementHelpText)
+
+        WITH --post, AS `run`:
+          77   the agents endpoint rejected the credentials (401/403)
+          78   no endpoint URL or key, an unreadable --cacert or key file,
+               a malformed endpoint URL
+        \(endpointEnvironmentText)
         """
 
     /// The bare `dispatch-due`: every command's codes at a glance.

@@ -25,7 +25,7 @@ public struct PruneCommand: ParsableCommand {
             never touched. A pruned slot is never recorded again: backfill leaves it out. \
             `run` does the same in every cycle, bounded to about half a second.
 
-            \(ExitStatus.helpText)
+            \(ExitStatus.pruneHelpText)
             """)
 
     @OptionGroup public var database: DatabaseOptions

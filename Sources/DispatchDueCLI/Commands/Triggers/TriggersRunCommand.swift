@@ -17,7 +17,7 @@ extension TriggersCommand {
                 --post posts it at once with `run`'s endpoint settings (and posts anything else \
                 runnable, as a cycle's execution step does).
 
-                \(ExitStatus.managementHelpText)
+                \(ExitStatus.triggersRunHelpText)
                 """)
 
         @OptionGroup public var database: DatabaseOptions
