@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Schedules
 
 /// Which request a claimed invocation is due for: a POST (contract §2 step 4, §4.2) or a status
 /// check of its running execution (step 5, §4.3). What differs between the two is kept here as
@@ -454,18 +455,10 @@ enum RetryAfter: Equatable {
             let hour = Int(clock[0]), let minute = Int(clock[1]), let second = Int(clock[2]),
             (0..<24).contains(hour), (0..<60).contains(minute), (0...60).contains(second)
         else { return nil }
-        return Double(daysFromCivil(year: year, month: month + 1, day: day)) * 86_400
-            + Double(hour * 3600 + minute * 60 + min(second, 59))
-    }
-
-    /// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        // A leap second (:60) counts as :59; the calendar is the cron engine's (Schedules).
+        let instant = Instant(
+            year: year, month: month + 1, day: day, hour: hour, minute: minute, second: min(second, 59))
+        return Double(instant.secondsSinceEpoch)
     }
 }
 
