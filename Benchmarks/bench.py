@@ -682,6 +682,8 @@ def expand_swift_sql(sql):
         text = swift_string(path, fragment.split(".")[-1])
         if text:
             sql = sql.replace("\\(" + fragment + ")", text)
+    # The run-now predicate (Sources/DispatchCore/Policies/RunNow.swift, isRunNowKey).
+    sql = re.sub(r'\\\(RunNow\.isRunNowKey\("([^"]+)"\)\)', lambda m: f"({m.group(1)} LIKE 'manual\\_%')", sql)
     return re.sub(r'\\\(TimestampSQL\.(\w+)\("([^"]+)"\)\)', lambda m: forms[m.group(1)](m.group(2)), sql)
 
 
