@@ -77,7 +77,10 @@ public enum ManagementOutput {
             ("cron_timezone", .string(d.timeZone)),
             ("run_at", instant(d.runAt)),
             ("payload", embedded(d.payload)),
+            // Set (the stored size in bytes) when the value is over its limit and not shown.
+            ("payload_over_limit_bytes", number(record.payloadOverLimitBytes)),
             ("message_template", string(d.messageTemplate)),
+            ("message_template_over_limit_bytes", number(record.messageTemplateOverLimitBytes)),
             ("max_retries", number(d.maxRetries)),
             ("retry_delay_seconds", number(d.retryDelaySeconds)),
             ("timeout_seconds", number(d.timeoutSeconds)),
