@@ -71,4 +71,37 @@ struct InvocationsUnusableSlotTests {
             #expect(try JSONValue.parse(json.stdout)["scheduled_for"] == .string(slot.shown), "\(json.stdout)")
         }
     }
+
+    @Test("list shows the other stored timestamps too (next attempt, lease, start, end, creation), never - or 1970", arguments: slots)
+    func otherTimestamps(_ slot: Slot) throws {
+        try withTestDatabase { db in
+            try seed(db, slot)
+            let connection = try db.connect()
+            try connection.query(
+                """
+                UPDATE scheduled_trigger_invocations
+                SET next_attempt_at = $1::timestamptz, lease_expires_at = $1::timestamptz, started_at = $1::timestamptz,
+                    completed_at = $1::timestamptz, created_at = $1::timestamptz, scheduled_for = '2024-01-06T00:00:00Z'
+                WHERE id = 'poison'
+                """, [slot.stored])
+            let table = try db.cli(["invocations", "list", "--tenant", "acme"])
+            #expect(table.exitCode == 0, "\(table)")
+            let row = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("poison ") }, "\(table)")
+            // NEXT ATTEMPT: the stored value, not "-".
+            #expect(row.contains("  \(slot.shown)  "), "\(row)")
+
+            let json = try db.cli(["invocations", "list", "--tenant", "acme", "--json"])
+            #expect(json.exitCode == 0, "\(json)")
+            #expect(!json.stdout.contains("1970"), "\(json.stdout)")
+            guard case .array(let elements) = try JSONValue.parse(json.stdout) else {
+                Issue.record("not an array: \(json.stdout)")
+                return
+            }
+            let poison = try #require(elements.first { $0["id"]?.stringValue == "poison" })
+            for key in ["next_attempt_at", "lease_expires_at", "started_at", "completed_at", "created_at"] {
+                #expect(poison[key] == .string(slot.shown), "\(key): \(json.stdout)")
+            }
+            #expect(poison["scheduled_for"] == .string("2024-01-06T00:00:00.000Z"))
+        }
+    }
 }

@@ -33,6 +33,13 @@ public struct InvocationRecord: Sendable {
     public var createdAt: Instant
     /// jsonb text of conversation_ids.
     public var conversationIDs: String
+    /// The other timestamps SQL stored as values no instant can hold (±infinity, a year outside
+    /// 1–9999), by column, as PostgreSQL shows them; the instant property is nil (created_at:
+    /// the epoch) then. Shown as stored, never as "-" or 1970-01-01.
+    public var unusableTimes: [String: String] = [:]
+
+    /// The timestamp columns besides scheduled_for.
+    static let timeColumns = ["next_attempt_at", "lease_expires_at", "started_at", "completed_at", "created_at"]
 
     static let columns = """
         tenant_id, id, scheduled_trigger_id, project_id, agent_id, ref, status,
@@ -44,6 +51,7 @@ public struct InvocationRecord: Sendable {
         \(TimestampSQL.epoch("started_at")) AS started_at,
         \(TimestampSQL.epoch("completed_at")) AS completed_at,
         \(TimestampSQL.epoch("created_at")) AS created_at,
+        \(timeColumns.map { "\(TimestampSQL.display($0)) AS \($0)_unusable" }.joined(separator: ",\n")),
         conversation_ids::text AS conversation_ids
         """
 
@@ -71,6 +79,15 @@ public struct InvocationRecord: Sendable {
         completedAt = try instant("completed_at")
         createdAt = try instant("created_at") ?? Instant(secondsSinceEpoch: 0)
         conversationIDs = row["conversation_ids"] ?? "[]"
+        for column in Self.timeColumns {
+            if let text = row["\(column)_unusable"] { unusableTimes[column] = text }
+        }
+    }
+
+    /// A timestamp for people: `2026-03-08T07:00:00Z`, `-` when NULL, or the stored value
+    /// (`infinity`) when no instant can hold it.
+    public func timeText(_ column: String, _ value: Instant?) -> String {
+        unusableTimes[column] ?? ManagementOutput.utc(value)
     }
 
     /// The slot for people: `2026-03-08T07:00:00Z`, or the stored value (`infinity`).

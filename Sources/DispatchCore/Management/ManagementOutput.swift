@@ -77,7 +77,10 @@ public enum ManagementOutput {
             ("cron_timezone", .string(d.timeZone)),
             ("run_at", instant(d.runAt)),
             ("payload", embedded(d.payload)),
+            // Set (the stored size in bytes) when the value is over its limit and not shown.
+            ("payload_over_limit_bytes", number(record.payloadOverLimitBytes)),
             ("message_template", string(d.messageTemplate)),
+            ("message_template_over_limit_bytes", number(record.messageTemplateOverLimitBytes)),
             ("max_retries", number(d.maxRetries)),
             ("retry_delay_seconds", number(d.retryDelaySeconds)),
             ("timeout_seconds", number(d.timeoutSeconds)),
@@ -104,7 +107,11 @@ public enum ManagementOutput {
     }
 
     public static func json(_ record: InvocationRecord) -> JSONValue {
-        .object([
+        // A timestamp SQL stored unusable (±infinity, …) as PostgreSQL shows it, never null or 1970.
+        func time(_ column: String, _ value: Instant?) -> JSONValue {
+            record.unusableTimes[column].map(JSONValue.string) ?? instant(value)
+        }
+        return .object([
             ("tenant_id", .string(record.tenantID)),
             ("id", .string(record.id)),
             ("scheduled_trigger_id", .string(record.triggerID)),
@@ -116,14 +123,14 @@ public enum ManagementOutput {
             ("scheduled_for", record.unusableScheduledFor.map(JSONValue.string) ?? instant(record.scheduledFor)),
             ("idempotency_key", .string(record.idempotencyKey)),
             ("attempt_number", number(record.attemptNumber)),
-            ("next_attempt_at", instant(record.nextAttemptAt)),
-            ("lease_expires_at", instant(record.leaseExpiresAt)),
+            ("next_attempt_at", time("next_attempt_at", record.nextAttemptAt)),
+            ("lease_expires_at", time("lease_expires_at", record.leaseExpiresAt)),
             ("execution_id", string(record.executionID)),
             ("last_error", string(record.lastError)),
             ("last_http_status", number(record.lastHTTPStatus)),
-            ("started_at", instant(record.startedAt)),
-            ("completed_at", instant(record.completedAt)),
-            ("created_at", instant(record.createdAt)),
+            ("started_at", time("started_at", record.startedAt)),
+            ("completed_at", time("completed_at", record.completedAt)),
+            ("created_at", time("created_at", record.createdAt)),
             ("conversation_ids", embedded(record.conversationIDs)),
         ])
     }

@@ -21,6 +21,13 @@ public struct TriggerRecord: Sendable {
     /// The stored description's length in characters when `definition.description` holds only
     /// its first `descriptionShownCharacters` (a read for display); nil when it is whole.
     public var descriptionCutFrom: Int?
+    /// The stored payload's size in bytes (`jsonb` text) when it is over
+    /// `ExecutionLimits.payloadBytes` and was not read (`definition.payload` is nil then);
+    /// nil when it was read whole (or is NULL).
+    public var payloadOverLimitBytes: Int?
+    /// The stored message template's size in bytes when it is over
+    /// `ExecutionLimits.templateBytes` and was not read (`definition.messageTemplate` is nil).
+    public var messageTemplateOverLimitBytes: Int?
 
     /// The most of a description a read for display fetches (contract §5.4: the memory of
     /// `triggers list` and `show` does not grow with what a tenant wrote; the column is
@@ -42,13 +49,26 @@ public struct TriggerRecord: Sendable {
 
     static let columnsWhole = columnList(description: "t.description, NULL::int8 AS description_cut_from")
 
+    /// payload and message_template are never read over their limits (SQL may write megabytes;
+    /// contract §5.4): only their size is, for every read, an update's included (it keeps the
+    /// stored value when it does not change it).
+    static let boundedPayload = """
+        CASE WHEN octet_length(t.payload::text) <= \(ExecutionLimits.payloadBytes) THEN t.payload::text END AS payload,
+        CASE WHEN octet_length(t.payload::text) > \(ExecutionLimits.payloadBytes)
+             THEN octet_length(t.payload::text) END AS payload_over_limit_bytes,
+        CASE WHEN octet_length(t.message_template) <= \(ExecutionLimits.templateBytes)
+             THEN t.message_template END AS message_template,
+        CASE WHEN octet_length(t.message_template) > \(ExecutionLimits.templateBytes)
+             THEN octet_length(t.message_template) END AS message_template_over_limit_bytes
+        """
+
     private static func columnList(description: String) -> String {
         """
         t.tenant_id, t.id, t.project_id, t.agent_id, t.name, \(description), t.enabled,
         t.cron_expression, t.cron_timezone, \(TimestampSQL.epoch("t.run_at")) AS run_at,
         \(TimestampSQL.display("t.run_at")) AS run_at_unusable,
         \(TimestampSQL.problem("t.run_at")) AS run_at_problem,
-        t.payload::text AS payload, t.message_template, t.max_retries, t.retry_delay_seconds,
+        \(boundedPayload), t.max_retries, t.retry_delay_seconds,
         t.timeout_seconds, t.misfire_policy, t.run_as_user_id, t.created_by, t.ref,
         \(TimestampSQL.epoch("t.next_run_at")) AS next_run_at,
         \(TimestampSQL.display("t.next_run_at")) AS next_run_at_unusable, t.schedule_error,
@@ -112,6 +132,8 @@ public struct TriggerRecord: Sendable {
         runAtProblem = row["run_at_problem"].map { TimestampSQL.message(column: "run_at", problem: $0) }
         pausedReason = row["paused_reason"]
         descriptionCutFrom = try row.optionalInt("description_cut_from")
+        payloadOverLimitBytes = try row.optionalInt("payload_over_limit_bytes")
+        messageTemplateOverLimitBytes = try row.optionalInt("message_template_over_limit_bytes")
     }
 
     /// The schedule error a stored run_at that cannot be fired gets (as the heal words it).

@@ -129,7 +129,8 @@ public struct TriggerStore {
         SET project_id = $3, agent_id = $4, name = $5, description = $6,
             cron_expression = $8, cron_timezone = $9,
             run_at = CASE WHEN $20::bool THEN run_at ELSE $10::timestamptz END,
-            payload = $11::jsonb, message_template = $12,
+            payload = CASE WHEN $21::bool THEN payload ELSE $11::jsonb END,
+            message_template = CASE WHEN $22::bool THEN message_template ELSE $12 END,
             max_retries = $13, retry_delay_seconds = $14, timeout_seconds = $15, misfire_policy = $16,
             run_as_user_id = $17, created_by = $18, ref = $19,
             enabled = $7, updated_at = now()
@@ -154,8 +155,13 @@ public struct TriggerStore {
             // A run_at no instant can hold (±infinity, a year outside 1–9999, written by SQL) reads
             // back as nil: an edit that leaves the schedule alone keeps the stored value as it is.
             let keepStoredRunAt = current.unusableRunAt != nil && updated.runAt == nil && updated.cronExpression == nil
+            // A payload or template over its limit (written by SQL) was not read: an edit that
+            // does not set or clear it keeps the stored value as it is.
+            let keepStoredPayload = current.payloadOverLimitBytes != nil && changes.payload == nil && !changes.clearPayload
+            let keepStoredTemplate = current.messageTemplateOverLimitBytes != nil && changes.messageTemplate == nil
             try Self.mapDataErrors {
-                try connection.query(Self.update, Self.columnParameters(updated, leading: [tenant, id]) + [keepStoredRunAt])
+                try connection.query(Self.update, Self.columnParameters(updated, leading: [tenant, id])
+                        + [keepStoredRunAt, keepStoredPayload, keepStoredTemplate])
                 try PolicyColumns.write(updated, tenant: tenant, id: id, on: connection)
             }
             var cancelled = 0

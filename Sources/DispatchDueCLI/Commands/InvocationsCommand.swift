@@ -65,7 +65,7 @@ public struct InvocationsCommand: ParsableCommand {
                     if tenant == nil { cells.append(record.tenantID) }
                     cells += [
                         record.id, record.triggerID, record.slotText, record.status,
-                        String(record.attemptNumber), ManagementOutput.utc(record.nextAttemptAt),
+                        String(record.attemptNumber), record.timeText("next_attempt_at", record.nextAttemptAt),
                         record.lastHTTPStatus.map(String.init) ?? "-", record.executionID ?? "-",
                         ManagementOutput.cell(record.lastError),
                     ]

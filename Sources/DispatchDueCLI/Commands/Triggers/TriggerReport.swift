@@ -51,8 +51,8 @@ enum TriggerReport {
         field("pause after:", d.pauseAfterFailures.map { "\($0) consecutive failure(s)" } ?? "never")
         if let reason = record.pausedReason { field("paused:", ManagementOutput.cell(reason, limit: 1000)) }
         field("retries:", "\(d.maxRetries), delay \(d.retryDelaySeconds) s; timeout \(d.timeoutSeconds) s")
-        field("payload:", d.payload ?? "-")
-        field("message:", d.messageTemplate ?? "-")
+        field("payload:", d.payload ?? overLimit(record.payloadOverLimitBytes, ExecutionLimits.payloadBytes))
+        field("message:", d.messageTemplate ?? overLimit(record.messageTemplateOverLimitBytes, ExecutionLimits.templateBytes))
         if let runAs = d.runAsUserID { field("run as:", runAs) }
         if let createdBy = d.createdBy { field("created by:", createdBy) }
         field("created / updated:", "\(record.createdAt.iso8601) / \(record.updatedAt.iso8601)")
@@ -78,6 +78,11 @@ enum TriggerReport {
 
     /// The slots shown: from next_run_at when scheduled (so the first is what fires next),
     /// else from now (disabled or not yet healed).
+    /// A payload or template over its limit: its size instead of the value (never read).
+    static func overLimit(_ bytes: Int?, _ limit: Int) -> String {
+        bytes.map { "\($0) bytes, over the \(limit)-byte limit (not shown)" } ?? "-"
+    }
+
     static func upcomingSlots(_ record: TriggerRecord, now: Instant) -> [Instant] {
         guard let schedule = record.schedule else { return [] }
         if case .once(let runAt, _) = schedule.timing {

@@ -30,6 +30,17 @@ extension TriggersCommand {
 
         public init() {}
 
+        /// Seconds after which --post stops posting (the rest stays pending for the next cycle).
+        static let maxRuntimeSeconds: Double = 50
+
+        /// The cycle --post runs: `run`'s execution stage only, as `backfill` after recording.
+        func cycle(logger: Logger, deadline: CycleDeadline) -> DispatchCycle {
+            DispatchCycle(
+                logger: logger, deadline: deadline,
+                serverTimeoutSeconds: DispatchCycle.serverTimeoutSeconds(maxRuntime: Self.maxRuntimeSeconds),
+                execution: execution.stage(logger: logger), outcome: ExitStatus.cycleOutcome(of:))
+        }
+
         public func run() throws {
             try managing {
                 let connection = try database.connect()
@@ -42,15 +53,13 @@ extension TriggersCommand {
                             + "for \(record.slotText)")
                 }
                 guard post else { return }
+                // Posting is a cycle's execution stage, run through the one cycle `run` and
+                // `backfill` use: schema check, statements under the deadline, cycle.finished
+                // with its outcome and exit code, a stop ending with 130/143.
                 let logger = logging.makeLogger()
-                let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: 50)
-                var report = CycleReport()
-                defer {
-                    report.durationSeconds = deadline.elapsed
-                    CycleSummary().log(report, to: logger)
-                }
-                try execution.stage(logger: logger).run(on: connection, deadline: deadline, report: &report)
-                if let code = StopSignal.exitCode { throw ExitCode(code) }
+                let deadline = CycleDeadline.forCommand(maxRuntimeSeconds: Self.maxRuntimeSeconds)
+                try cycle(logger: logger, deadline: deadline).run(on: connection)
+                try ExitStatus.exitIfStopped(logger: logger)
             }
         }
     }
