@@ -141,7 +141,7 @@ struct BlockedStatementTests {
         }
         let fake = Fake()
         let deadline = CycleDeadline(
-            maxRuntimeSeconds: 50, startedAt: 100, clock: { fake.now }, stopRequested: { fake.stop })
+            maxRuntimeSeconds: 50, startedAt: 100, clock: { fake.now }, stop: StopCondition { fake.stop })
         let limit = deadline.statementLimit(interruptGraceSeconds: 0.5, finishingSeconds: 5)
 
         let running = limit.begin()

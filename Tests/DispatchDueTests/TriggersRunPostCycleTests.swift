@@ -56,6 +56,13 @@ struct TriggersRunPostCycleTests {
             #expect(line["exit_code"] == .number("77"))
             #expect(line["reason"]?.stringValue == "credentials_rejected")
             #expect(try connection.invocationCounts() == ["pending": 1])
+            // The failure itself is a log line of the stream too, as `run` writes it: every
+            // line of stderr stays one JSON object.
+            let failed = try JSONValue.parse(try #require(logLines(result.stderr, event: "command.failed").last, "\(result.stderr)"))
+            #expect(failed["exit_code"] == .number("77"))
+            for text in result.stderr.split(separator: "\n") {
+                #expect((try? JSONValue.parse(String(text))) != nil, "not JSON: \(text)")
+            }
         }
     }
 }

@@ -34,15 +34,6 @@ public struct CycleDeadline: Sendable {
         self.stop = stop
     }
 
-    public init(
-        maxRuntimeSeconds: Double, startedAt: Double? = nil,
-        clock: @escaping @Sendable () -> Double = { WallClock.monotonicSeconds() },
-        stopRequested: @escaping @Sendable () -> Bool
-    ) {
-        self.init(
-            maxRuntimeSeconds: maxRuntimeSeconds, startedAt: startedAt, clock: clock, stop: StopCondition(stopRequested))
-    }
-
     public var elapsed: Double { clock() - startedAt }
     public var remaining: Double { maxRuntimeSeconds - elapsed }
     /// True once a stop was asked for (a signal, when run from the command line).

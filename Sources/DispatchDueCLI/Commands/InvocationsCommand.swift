@@ -46,7 +46,7 @@ public struct InvocationsCommand: ParsableCommand {
         }
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let filter = InvocationFilter(
                     tenantID: tenant, triggerID: trigger, status: status, since: since.flatMap(Instant.parse),
@@ -97,7 +97,7 @@ public struct InvocationsCommand: ParsableCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let (record, changed) = try InvocationStore().cancel(tenant: target.tenant, id: target.id, on: connection)
                 if json {
@@ -131,7 +131,7 @@ public struct InvocationsCommand: ParsableCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let record = try InvocationStore().rerun(tenant: target.tenant, id: target.id, on: connection)
                 if json {

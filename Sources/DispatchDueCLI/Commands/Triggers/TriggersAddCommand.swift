@@ -25,7 +25,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let definition = try fields.definition(tenant: tenant, id: id, enabled: !disabled)
                 let connection = try database.connect()
                 let result = try TriggerStore().add(definition, on: connection)

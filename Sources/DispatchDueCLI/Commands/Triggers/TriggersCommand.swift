@@ -26,11 +26,3 @@ public struct TriggerTarget: ParsableArguments {
         try CLIIdentifier.validated("the trigger id", id)
     }
 }
-
-extension ParsableCommand {
-    /// `reportingFailures` for the management commands: invalid input exits 64, a missing or
-    /// refused row exits 1, a missing schema says to migrate (mapped in `ExitStatus`).
-    func managing(_ body: () throws -> Void) throws {
-        try reportingFailures(body)
-    }
-}

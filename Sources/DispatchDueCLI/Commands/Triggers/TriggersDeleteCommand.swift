@@ -15,7 +15,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let result = try TriggerStore().delete(tenant: target.tenant, id: target.id, on: connection)
                 if json {

@@ -20,7 +20,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let result = try TriggerStore().disable(tenant: target.tenant, id: target.id, on: connection)
                 TriggerReport.write(result, verb: result.changed ? "disabled" : "already disabled", json: json)

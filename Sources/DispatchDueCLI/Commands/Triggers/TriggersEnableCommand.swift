@@ -21,7 +21,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let result = try TriggerStore().enable(tenant: target.tenant, id: target.id, on: connection)
                 TriggerReport.write(result, verb: result.changed ? "enabled" : "already enabled", json: json)

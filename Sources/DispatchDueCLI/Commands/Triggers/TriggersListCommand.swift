@@ -25,7 +25,7 @@ extension TriggersCommand {
         }
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let filter = TriggerFilter(tenantID: tenant, projectID: project, agentID: agent, limit: limit + 1)
                 var records = try TriggerStore().list(filter, on: connection)

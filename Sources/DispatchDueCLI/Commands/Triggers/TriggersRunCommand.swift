@@ -42,7 +42,9 @@ extension TriggersCommand {
         }
 
         public func run() throws {
-            try managing {
+            // With --post the command logs a cycle: a failure is a log line too (`command.failed`
+            // in JSON), as for `run`; without it, a plain message as for the other management commands.
+            try reportingFailures(logging: post ? logging : nil) {
                 let connection = try database.connect()
                 let record = try RunNow().record(tenant: tenant, trigger: id, on: connection)
                 if json {

@@ -15,7 +15,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 let connection = try database.connect()
                 let store = TriggerStore()
                 let record = try store.fetch(tenant: target.tenant, id: target.id, on: connection)

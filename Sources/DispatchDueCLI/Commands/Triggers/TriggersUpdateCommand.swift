@@ -28,7 +28,7 @@ extension TriggersCommand {
         public init() {}
 
         public func run() throws {
-            try managing {
+            try reportingFailures {
                 var changes = try fields.changes()
                 changes.clearPayload = clearPayload
                 guard !changes.isEmpty else {
